@@ -1,0 +1,13 @@
+//! # ca-core: the pure heart of tsca
+//!
+//! Everything a certificate authority for telecom signalling does that needs no database, no
+//! network and no clock: numbering resources and scopes ([`numbering`]), the TNAuthList and
+//! tscaNumberingResources extensions ([`ext`]), keys and the one signer trait ([`keys`]),
+//! PKCS#10 requests ([`csr`]), certificate profiles and issuance ([`profile`], [`issue`]),
+//! CRLs ([`crl`]), OCSP encoding ([`ocsp`]) and path validation ([`path`]).
+//!
+//! Time and keys are always arguments: a function that needs "now" takes a
+//! [`std::time::SystemTime`], and signing goes through [`keys::Signer`], so a test clock or an
+//! HSM slots in. The design is in `DESIGN.md` §2–§4; the issuance cycle in `docs/issuance.md`.
+
+pub mod numbering;
