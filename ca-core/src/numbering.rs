@@ -93,7 +93,9 @@ pub enum NumberingError {
         len: usize,
     },
     /// A service provider code must be 1–64 printable ASCII characters with no spaces.
-    #[error("service provider code {input:?} must be 1 to 64 printable ASCII characters without spaces")]
+    #[error(
+        "service provider code {input:?} must be 1 to 64 printable ASCII characters without spaces"
+    )]
     BadSpc {
         /// The text given.
         input: String,
@@ -404,11 +406,12 @@ impl FromStr for NumberingResource {
             "prefix" => Ok(Self::E164Prefix(E164Prefix::parse(value)?)),
             "number" => Ok(Self::E164Number(E164Number::parse(value)?)),
             "range" => {
-                let (start, count) = value.split_once('+').ok_or_else(|| {
-                    NumberingError::BadCount {
-                        input: value.to_owned(),
-                    }
-                })?;
+                let (start, count) =
+                    value
+                        .split_once('+')
+                        .ok_or_else(|| NumberingError::BadCount {
+                            input: value.to_owned(),
+                        })?;
                 let count = count.parse().map_err(|_| NumberingError::BadCount {
                     input: count.to_owned(),
                 })?;
@@ -681,12 +684,19 @@ mod tests {
     fn prefix_never_fits_in_a_range() {
         // A prefix covers numbers of every longer length; a range only one length.
         assert!(!scope(&["prefix:33612345678"]).is_subset_of(&scope(&["range:33612340000+10000"])));
-        assert!(scope(&["prefix:336123456789012"]).is_subset_of(&scope(&["range:336123456789000+100"])));
+        assert!(
+            scope(&["prefix:336123456789012"]).is_subset_of(&scope(&["range:336123456789000+100"]))
+        );
     }
 
     #[test]
     fn not_covered_names_the_offending_entries() {
-        let requested = scope(&["number:33612345678", "number:4420123", "spc:F001", "plmn:20801"]);
+        let requested = scope(&[
+            "number:33612345678",
+            "number:4420123",
+            "spc:F001",
+            "plmn:20801",
+        ]);
         let allowed = scope(&["prefix:33", "mcc:208"]);
         let missing: Vec<String> = requested
             .not_covered_by(&allowed)
@@ -712,19 +722,42 @@ mod tests {
     #[test]
     fn parse_errors_say_what_is_wrong() {
         let err = |s: &str| s.parse::<NumberingResource>().unwrap_err();
-        assert!(matches!(err("prefix:44a0"), NumberingError::NotDigits { bad: 'a', .. }));
-        assert!(matches!(err("number:1234567890123456"), NumberingError::TooLong { len: 16, .. }));
+        assert!(matches!(
+            err("prefix:44a0"),
+            NumberingError::NotDigits { bad: 'a', .. }
+        ));
+        assert!(matches!(
+            err("number:1234567890123456"),
+            NumberingError::TooLong { len: 16, .. }
+        ));
         assert!(matches!(err("prefix:"), NumberingError::Empty { .. }));
         assert!(matches!(err("mcc:20"), NumberingError::BadMcc { .. }));
         assert!(matches!(err("plmn:208-1"), NumberingError::BadMnc { .. }));
         assert!(matches!(err("plmn:2080001"), NumberingError::BadMnc { .. }));
-        assert!(matches!(err("range:100+1"), NumberingError::CountTooSmall { count: 1 }));
-        assert!(matches!(err("range:990+11"), NumberingError::RangeOverflow { .. }));
-        assert!(matches!(err("range:990+x"), NumberingError::BadCount { .. }));
-        assert!(matches!(err("spc:has space"), NumberingError::BadSpc { .. }));
-        assert!(matches!(err("ipv4:10.0.0.0"), NumberingError::UnknownKind { .. }));
+        assert!(matches!(
+            err("range:100+1"),
+            NumberingError::CountTooSmall { count: 1 }
+        ));
+        assert!(matches!(
+            err("range:990+11"),
+            NumberingError::RangeOverflow { .. }
+        ));
+        assert!(matches!(
+            err("range:990+x"),
+            NumberingError::BadCount { .. }
+        ));
+        assert!(matches!(
+            err("spc:has space"),
+            NumberingError::BadSpc { .. }
+        ));
+        assert!(matches!(
+            err("ipv4:10.0.0.0"),
+            NumberingError::UnknownKind { .. }
+        ));
         assert!(E164Range::new("990", 10).is_ok());
-        assert!(err("range:990+11").to_string().contains("overflows 3 digits"));
+        assert!(err("range:990+11")
+            .to_string()
+            .contains("overflows 3 digits"));
     }
 
     #[test]
@@ -740,7 +773,13 @@ mod tests {
         ] {
             assert_eq!(text.parse::<NumberingResource>().unwrap().to_string(), text);
         }
-        assert_eq!("plmn:20801".parse::<NumberingResource>().unwrap().to_string(), "plmn:208-01");
+        assert_eq!(
+            "plmn:20801"
+                .parse::<NumberingResource>()
+                .unwrap()
+                .to_string(),
+            "plmn:208-01"
+        );
     }
 
     // ---- Property tests against a brute-force model on a small digit space ----
@@ -772,7 +811,8 @@ mod tests {
         (1..=SHORT + 1).all(|len| {
             (0..10u64.pow(len as u32)).all(|v| {
                 let n = format!("{v:0len$}");
-                !a.entries().any(|e| model_covers(e, &n)) || b.entries().any(|e| model_covers(e, &n))
+                !a.entries().any(|e| model_covers(e, &n))
+                    || b.entries().any(|e| model_covers(e, &n))
             })
         })
     }
@@ -784,8 +824,10 @@ mod tests {
 
     fn entry_strategy() -> impl Strategy<Value = NumberingResource> {
         prop_oneof![
-            digits_strategy().prop_map(|d| NumberingResource::E164Prefix(E164Prefix::parse(&d).unwrap())),
-            digits_strategy().prop_map(|d| NumberingResource::E164Number(E164Number::parse(&d).unwrap())),
+            digits_strategy()
+                .prop_map(|d| NumberingResource::E164Prefix(E164Prefix::parse(&d).unwrap())),
+            digits_strategy()
+                .prop_map(|d| NumberingResource::E164Number(E164Number::parse(&d).unwrap())),
             (digits_strategy(), 2u64..60).prop_filter_map("range fits its length", |(d, c)| {
                 E164Range::new(&d, c).ok().map(NumberingResource::E164Range)
             }),
