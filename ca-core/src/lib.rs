@@ -13,6 +13,8 @@
 pub mod error;
 pub mod keys;
 pub mod numbering;
+pub mod revocation;
+pub mod time;
 pub mod x509;
 
 pub use error::{Error, Result};
