@@ -11,6 +11,7 @@
 //! HSM slots in. The design is in `DESIGN.md` §2–§4; the issuance cycle in `docs/issuance.md`.
 
 pub mod error;
+pub mod ext;
 pub mod keys;
 pub mod numbering;
 pub mod revocation;
