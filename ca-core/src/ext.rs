@@ -2,8 +2,7 @@
 //!
 //! - **TNAuthList** (RFC 8226 §9, OID 1.3.6.1.5.5.7.1.26, non-critical): service provider
 //!   codes, telephone-number ranges and single numbers, as SIP/STIR verifiers read them.
-//! - **tscaNumberingResources** (ours, `2.25.208049740704165639494287749751663258592.1.1`,
-//!   non-critical): what TNAuthList cannot say — variable-length E.164 prefixes, PLMN IDs,
+//! - **tscaNumberingResources** (ours, [`ID_TSCA_NUMBERING_RESOURCES`], non-critical): what TNAuthList cannot say — variable-length E.164 prefixes, PLMN IDs,
 //!   MCCs, "any SPC". On CA certificates it is a constraint, on operator certificates an
 //!   authorisation, in the manner of RFC 3779. The ASN.1 module, with a worked example, is
 //!   in `docs/asn1.md`.
@@ -20,31 +19,33 @@ use crate::numbering::{
 };
 use crate::x509::Oid;
 
-/// tsca's OID arc: a UUID OID (X.667), which needs no registration.
-pub const TSCA_ARC: &str = "2.25.208049740704165639494287749751663258592";
-
-/// DER content octets of `2.25.208049740704165639494287749751663258592` (checked by a test
-/// against [`Oid::parse_dotted`]; `openssl asn1parse -genstr OID:…` gives the same bytes).
-const TSCA_ARC_DER: [u8; 20] = [
-    0x69, 0x82, 0xb9, 0x84, 0xf6, 0x8b, 0x90, 0xeb, 0x92, 0xbc, 0xb3, 0xac, 0x92, 0xee, 0xc4, 0xd5,
-    0xeb, 0xc1, 0xd7, 0x60,
-];
-
-fn tsca_oid(suffix: &[u8]) -> Oid {
-    let mut bytes = TSCA_ARC_DER.to_vec();
-    bytes.extend_from_slice(suffix);
-    // The arc is valid base-128 and each suffix byte is a whole arc below 128.
-    Oid::from_der_content(&bytes).unwrap_or_else(|| unreachable!("tsca arc is valid DER"))
-}
+/// tsca's OID arc. **Interim**: the IANA example enterprise number of RFC 5612 (32473),
+/// until the project registers its own Private Enterprise Number; change only this constant.
+///
+/// DESIGN §2 chose a UUID arc (`2.25.208049740704165639494287749751663258592`, X.667). It is
+/// valid ASN.1 but its 128-bit arc breaks real parsers: pkilint's decoder (pyasn1-fasder) and
+/// the RustCrypto `const-oid` crate refuse arcs above 32 bits and cannot load such a
+/// certificate at all, and Go's `crypto/x509` refuses arcs above 63 bits. A certificate a
+/// gateway cannot parse is worthless, so the arc is one whose numbers all fit in 32 bits
+/// (docs/adr/0002-oid-arc.md).
+pub const TSCA_ARC: &str = "1.3.6.1.4.1.32473.1";
 
 /// `id-tsca-numberingResources` = arc.1.1
-pub fn id_tsca_numbering_resources() -> Oid {
-    tsca_oid(&[1, 1])
-}
+pub const ID_TSCA_NUMBERING_RESOURCES: der::oid::ObjectIdentifier =
+    der::oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.32473.1.1.1");
 
 /// `id-tsca-policy-v1` = arc.2.1: the tsca certificate policy, version 1.
+pub const ID_TSCA_POLICY_V1: der::oid::ObjectIdentifier =
+    der::oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.32473.1.2.1");
+
+/// [`ID_TSCA_NUMBERING_RESOURCES`] as an [`Oid`].
+pub fn id_tsca_numbering_resources() -> Oid {
+    Oid::from(ID_TSCA_NUMBERING_RESOURCES)
+}
+
+/// [`ID_TSCA_POLICY_V1`] as an [`Oid`].
 pub fn id_tsca_policy_v1() -> Oid {
-    tsca_oid(&[2, 1])
+    Oid::from(ID_TSCA_POLICY_V1)
 }
 
 /// `id-pe-TNAuthList` (RFC 8226 §9).
@@ -130,7 +131,14 @@ impl TnAuthList {
     pub fn from_scope(scope: &NumberingScope) -> Result<Option<Self>> {
         let ia5 = |s: &str| Ia5String::new(s).map_err(Error::encode("TNAuthList string"));
         let mut entries = Vec::new();
-        for entry in scope.entries() {
+        // SPCs first, as deployed SHAKEN certificates carry them.
+        let spcs = scope
+            .entries()
+            .filter(|e| matches!(e, NumberingResource::Spc(_)));
+        let others = scope
+            .entries()
+            .filter(|e| !matches!(e, NumberingResource::Spc(_)));
+        for entry in spcs.chain(others) {
             match entry {
                 NumberingResource::Spc(spc) => entries.push(TnEntry::Spc(ia5(spc.as_str())?)),
                 NumberingResource::E164Range(r) => {
@@ -281,7 +289,13 @@ pub fn decode_numbering_resources(der: &[u8]) -> Result<NumberingScope> {
 /// The numbering scope a certificate speaks for: the union of its tscaNumberingResources and
 /// its TNAuthList (either may be absent; `None` when both are).
 pub fn certificate_scope(cert: &crate::x509::Certificate) -> Result<Option<NumberingScope>> {
-    let tbs = &cert.tbs_certificate;
+    certificate_scope_of_tbs(&cert.tbs_certificate)
+}
+
+/// As [`certificate_scope`], for a to-be-signed certificate.
+pub fn certificate_scope_of_tbs(
+    tbs: &crate::x509::TbsCertificate,
+) -> Result<Option<NumberingScope>> {
     let ours = tbs
         .extension(&id_tsca_numbering_resources())?
         .map(|e| decode_numbering_resources(e.extn_value.as_bytes()))
@@ -306,11 +320,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn arc_constant_matches_the_design() {
-        assert_eq!(
-            Oid::parse_dotted(TSCA_ARC).unwrap().as_bytes(),
-            TSCA_ARC_DER
-        );
+    fn oids_hang_under_the_arc() {
         assert_eq!(
             id_tsca_numbering_resources().to_string(),
             format!("{TSCA_ARC}.1.1")

@@ -12,10 +12,13 @@
 
 pub mod error;
 pub mod ext;
+pub mod issue;
 pub mod keys;
 pub mod numbering;
+pub mod profile;
 pub mod revocation;
 pub mod time;
+pub mod verify;
 pub mod x509;
 
 pub use error::{Error, Result};
