@@ -46,6 +46,7 @@ pub struct IssuingAuthority {
     ski: Vec<u8>,
     scope: ScopeConstraint,
     algorithm: KeyAlgorithm,
+    path_len: Option<u8>,
     publication: Publication,
 }
 
@@ -62,6 +63,7 @@ impl IssuingAuthority {
                 "basicConstraints",
             )?
             .map(|(_, bc)| bc);
+        let path_len = bc.as_ref().and_then(|bc| bc.path_len_constraint);
         if !bc.is_some_and(|bc| bc.ca) {
             return Err(Error::InvalidRequest(format!(
                 "{} is not a CA certificate",
@@ -98,6 +100,7 @@ impl IssuingAuthority {
             ski,
             scope,
             algorithm,
+            path_len,
             publication,
         })
     }
@@ -297,6 +300,14 @@ pub fn prepare(
             )))
         }
         _ => {}
+    }
+    if let Issuer::Authority(ca) = issuer {
+        if profile.is_ca() && ca.path_len == Some(0) {
+            return Err(Error::InvalidRequest(format!(
+                "{} has pathLenConstraint 0: it may issue operator and responder certificates, not CAs",
+                ca.certificate.subject_text()
+            )));
+        }
     }
     profile::check_key(profile, &request.public_key)?;
     profile::check_scope_shape(profile, request.scope.as_ref())?;
@@ -758,8 +769,17 @@ mod tests {
             prepare(&none, Issuer::Authority(&national), &mut OsRng),
             Err(Error::InvalidRequest(_))
         ));
-        // A national CA cannot issue a CA below itself (pathLen 0 is checked in path
-        // validation); a root request through an authority is refused.
+        // A national CA (pathLen 0) cannot issue a CA; a root request through an authority
+        // is refused.
+        let sub = CertificateRequest {
+            profile: Profile::NationalCa,
+            scope: Some(NumberingScope::parse(["prefix:336"]).unwrap()),
+            validity: None,
+            public_key: p384.public_key().clone(),
+            ..base.clone()
+        };
+        let err = prepare(&sub, Issuer::Authority(&national), &mut OsRng).unwrap_err();
+        assert!(err.to_string().contains("pathLenConstraint 0"), "{err}");
         let root_req = CertificateRequest {
             profile: Profile::Root,
             scope: None,

@@ -28,3 +28,26 @@ pub fn classify_public_key(spki: &SubjectPublicKeyInfoOwned) -> Result<PublicKey
         Ok(PublicKeyKind::EcP384)
     }
 }
+pub fn verify_signature(
+    algorithm: &spki::AlgorithmIdentifierOwned,
+    public_key: &SubjectPublicKeyInfoOwned,
+    message: &[u8],
+    signature: &[u8],
+    what: &str,
+) -> Result<()> {
+    let alg: &dyn ring::signature::VerificationAlgorithm =
+        if algorithm.oid == crate::keys::ECDSA_WITH_SHA256 {
+            if classify_public_key(public_key)? == PublicKeyKind::EcP256 {
+                &ring::signature::ECDSA_P256_SHA256_ASN1
+            } else {
+                &ring::signature::ECDSA_P384_SHA256_ASN1
+            }
+        } else if classify_public_key(public_key)? == PublicKeyKind::EcP256 {
+            &ring::signature::ECDSA_P256_SHA384_ASN1
+        } else {
+            &ring::signature::ECDSA_P384_SHA384_ASN1
+        };
+    ring::signature::UnparsedPublicKey::new(alg, public_key.subject_public_key.raw_bytes())
+        .verify(message, signature)
+        .map_err(|_| Error::BadSignature { what: what.into() })
+}
