@@ -13,6 +13,7 @@
 pub mod error;
 pub mod keys;
 pub mod numbering;
+pub mod ocsp;
 pub mod revocation;
 pub mod time;
 pub mod x509;
