@@ -100,6 +100,11 @@ pub enum Error {
     /// An OCSP request with a CertID hash algorithm we do not answer for.
     #[error("unsupported OCSP CertID hash algorithm {0}: use SHA-1 or SHA-256")]
     OcspUnsupportedHash(String),
+
+    /// An OCSP response that does not decode as tsca writes them, or contradicts itself
+    /// (used when reading responses back: tests, the store, a responder warming its cache).
+    #[error("invalid OCSP response: {0}")]
+    OcspResponse(String),
 }
 
 fn list(entries: &[NumberingResource]) -> String {

@@ -15,6 +15,7 @@ pub mod ext;
 pub mod issue;
 pub mod keys;
 pub mod numbering;
+pub mod ocsp;
 pub mod path;
 pub mod profile;
 pub mod revocation;
