@@ -3,13 +3,15 @@
 //! Everything a certificate authority for telecom signalling does that needs no database, no
 //! network and no clock: numbering resources and scopes ([`numbering`]), the TNAuthList and
 //! tscaNumberingResources extensions ([`ext`]), keys and the one signer trait ([`keys`]),
-//! PKCS#10 requests ([`csr`]), certificate profiles and issuance ([`profile`], [`issue`]),
+//! PKCS#10 requests ([`csr`]), signature verification and the public-key policy ([`verify`]),
+//! certificate profiles and issuance ([`profile`], [`issue`]),
 //! CRLs ([`crl`]), OCSP encoding ([`ocsp`]) and path validation ([`path`]).
 //!
 //! Time and keys are always arguments: a function that needs "now" takes a
 //! [`std::time::SystemTime`], and signing goes through [`keys::Signer`], so a test clock or an
 //! HSM slots in. The design is in `DESIGN.md` §2–§4; the issuance cycle in `docs/issuance.md`.
 
+pub mod csr;
 pub mod error;
 pub mod ext;
 pub mod issue;
