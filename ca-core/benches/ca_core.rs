@@ -1,1 +1,2 @@
+//! Placeholder for ca-core's general benchmarks.
 fn main() {}

@@ -288,7 +288,7 @@ impl Certificate {
                 .find(end)
                 .ok_or_else(|| Error::InvalidRequest("unterminated PEM certificate".into()))?
                 + end.len();
-            out.push(Self::from_pem(block[..stop].as_bytes())?);
+            out.push(Self::from_pem(&block.as_bytes()[..stop])?);
             rest = &block[stop..];
         }
         Ok(out)
