@@ -11,6 +11,7 @@
 //! [`std::time::SystemTime`], and signing goes through [`keys::Signer`], so a test clock or an
 //! HSM slots in. The design is in `DESIGN.md` §2–§4; the issuance cycle in `docs/issuance.md`.
 
+pub mod crl;
 pub mod csr;
 pub mod error;
 pub mod ext;
