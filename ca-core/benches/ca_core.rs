@@ -3,12 +3,14 @@
 //! `benches/crl.rs`. `scripts/bench-ca-core.sh` runs these beside `openssl speed` and writes
 //! the report; see docs/benchmarks.md. Benchmarks never assert on time.
 
+#![allow(missing_docs)] // criterion_group! generates undocumented functions
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ca_core::issue::{issue, prepare, CertificateRequest, Issuer, IssuingAuthority};
 use ca_core::keys::{KeyAlgorithm, Signer, SoftwareKey};
 use ca_core::numbering::{NumberingResource, NumberingScope};
-use ca_core::ocsp::{CertIdHash, CertIdKey, CertStatusAnswer, IssuerHashes, Responder};
+use ca_core::ocsp::{CertIdHash, CertStatusAnswer, IssuerHashes, Responder, SingleAnswer};
 use ca_core::profile::{Profile, Publication, SubjectName};
 use ca_core::time::days;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
@@ -34,7 +36,8 @@ fn national(alg: KeyAlgorithm) -> (SoftwareKey, IssuingAuthority) {
         validity: None,
     };
     let root = issue(&root_req, Issuer::SelfSigned, &root_key, &mut OsRng).expect("root");
-    let root = IssuingAuthority::new(root.certificate().clone(), Publication::default()).expect("root CA");
+    let root =
+        IssuingAuthority::new(root.certificate().clone(), Publication::default()).expect("root CA");
     let key = SoftwareKey::generate(alg).expect("key");
     let req = CertificateRequest {
         profile: Profile::NationalCa,
@@ -50,7 +53,10 @@ fn national(alg: KeyAlgorithm) -> (SoftwareKey, IssuingAuthority) {
         ocsp_url: Some("http://127.0.0.1:8080/ocsp".into()),
         ca_issuers_url: None,
     };
-    (key, IssuingAuthority::new(cert.certificate().clone(), publication).expect("national CA"))
+    (
+        key,
+        IssuingAuthority::new(cert.certificate().clone(), publication).expect("national CA"),
+    )
 }
 
 fn certificate_signing(c: &mut Criterion) {
@@ -62,13 +68,17 @@ fn certificate_signing(c: &mut Criterion) {
             profile: Profile::Operator,
             subject: subject("Bench Operator F0042"),
             public_key: op_key.public_key().clone(),
-            scope: Some(NumberingScope::parse(["spc:F0042", "range:33612340000+10000"]).expect("scope")),
+            scope: Some(
+                NumberingScope::parse(["spc:F0042", "range:33612340000+10000"]).expect("scope"),
+            ),
             not_before: now(),
             validity: None,
         };
         // The whole issuance: checks, build, lint, sign.
         group.bench_function(format!("issue-{}", alg.name()), |b| {
-            b.iter(|| issue(black_box(&req), Issuer::Authority(&ca), &ca_key, &mut OsRng).expect("issue"))
+            b.iter(|| {
+                issue(black_box(&req), Issuer::Authority(&ca), &ca_key, &mut OsRng).expect("issue")
+            })
         });
         // The signature alone, on a prepared TBS.
         group.bench_function(format!("sign-only-{}", alg.name()), |b| {
@@ -92,7 +102,10 @@ fn ocsp_signing(c: &mut Criterion) {
         // certificate carried, not the signing work measured.
         let (profile, scope) = match alg {
             KeyAlgorithm::EcdsaP256 => (Profile::OcspResponder, None),
-            _ => (Profile::Operator, Some(NumberingScope::parse(["spc:X1"]).expect("scope"))),
+            _ => (
+                Profile::Operator,
+                Some(NumberingScope::parse(["spc:X1"]).expect("scope")),
+            ),
         };
         let req = CertificateRequest {
             profile,
@@ -103,12 +116,22 @@ fn ocsp_signing(c: &mut Criterion) {
             validity: None,
         };
         let cert = issue(&req, Issuer::Authority(&ca), &ca_key, &mut OsRng).expect("responder");
-        let responder = Responder::new(Box::new(responder_key), cert.der()).expect("responder");
+        let responder = Responder::new(Arc::new(responder_key), cert.der()).expect("responder");
         let hashes = IssuerHashes::new(ca.certificate()).expect("hashes");
-        let id = CertIdKey::new(&hashes, CertIdHash::Sha1, &[0x42; 16]).expect("cert id");
-        let answers = [(id, CertStatusAnswer::Good, now(), now() + days(1))];
+        let serial = x509_cert::serial_number::SerialNumber::new(&[0x42; 16]).expect("serial");
+        let cert_id = hashes.cert_id(CertIdHash::Sha1, &serial).expect("cert id");
+        let answers = [SingleAnswer {
+            cert_id,
+            status: CertStatusAnswer::Good,
+            this_update: now(),
+            next_update: now() + days(1),
+        }];
         group.bench_function(format!("sign-response-{}", alg.name()), |b| {
-            b.iter(|| responder.sign_response(black_box(&answers), now(), Some(&[7u8; 32])).expect("sign"))
+            b.iter(|| {
+                responder
+                    .sign_response(black_box(&answers), now(), Some(&[7u8; 32]))
+                    .expect("sign")
+            })
         });
     }
     group.finish();
@@ -117,10 +140,15 @@ fn ocsp_signing(c: &mut Criterion) {
 fn scope_inclusion(c: &mut Criterion) {
     // 1,000 ranges of 100 numbers each vs an issuer scope of 1,000 prefixes, every range inside.
     let ranges: Vec<NumberingResource> = (0..1000u64)
-        .map(|i| format!("range:33{:03}{:06}+100", i, 0).parse().expect("range"))
+        .map(|i| {
+            format!("range:33{:03}{:06}+100", i, 0)
+                .parse()
+                .expect("range")
+        })
         .collect();
-    let prefixes: Vec<NumberingResource> =
-        (0..1000u64).map(|i| format!("prefix:33{i:03}").parse().expect("prefix")).collect();
+    let prefixes: Vec<NumberingResource> = (0..1000u64)
+        .map(|i| format!("prefix:33{i:03}").parse().expect("prefix"))
+        .collect();
     let requested = NumberingScope::new(ranges);
     let allowed = NumberingScope::new(prefixes);
     assert!(requested.is_subset_of(&allowed));
