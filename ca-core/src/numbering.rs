@@ -496,6 +496,30 @@ fn entry_intervals(entry: &NumberingResource) -> Vec<LengthInterval> {
     }
 }
 
+impl NumberingResource {
+    /// True when the two resources share at least one number, SPC or PLMN: what makes two
+    /// operators' assignments conflict.
+    pub fn overlaps(&self, other: &NumberingResource) -> bool {
+        use NumberingResource as R;
+        match (self, other) {
+            (R::E164Prefix(_) | R::E164Range(_) | R::E164Number(_), _) => {
+                let theirs = entry_intervals(other);
+                entry_intervals(self).iter().any(|a| {
+                    theirs
+                        .iter()
+                        .any(|b| a.len == b.len && a.first <= b.last && b.first <= a.last)
+                })
+            }
+            (R::Spc(_) | R::AnySpc, R::AnySpc) | (R::AnySpc, R::Spc(_)) => true,
+            (R::Spc(a), R::Spc(b)) => a == b,
+            (R::Plmn(a), R::Plmn(b)) => a == b,
+            (R::Plmn(p), R::Mcc(m)) | (R::Mcc(m), R::Plmn(p)) => p.mcc == *m,
+            (R::Mcc(a), R::Mcc(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
 /// A union of numbering resources: what a certificate or an authority may speak for.
 ///
 /// Entries are kept sorted and without duplicates, so two scopes with the same entries are
@@ -600,7 +624,6 @@ impl fmt::Display for NumberingScope {
 ///
 /// An enum rather than an `Option` so that "unconstrained" is always said out loud.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum ScopeConstraint {
     /// No constraint: the root authority.
     Unconstrained,
@@ -862,6 +885,31 @@ mod tests {
             let missing = a.not_covered_by(&b);
             let kept = NumberingScope::new(a.entries().filter(|e| !missing.contains(e)).cloned());
             prop_assert!(kept.is_subset_of(&b));
+        }
+    }
+
+    #[test]
+    fn overlaps_is_exact_and_symmetric() {
+        let r = |t: &str| t.parse::<NumberingResource>().expect(t);
+        let cases = [
+            ("prefix:33", "prefix:3361", true),
+            ("prefix:3361", "prefix:3362", false),
+            ("prefix:3361234", "range:33612340000+10000", true),
+            ("prefix:33612341", "range:33612340000+10000", false),
+            ("range:33612340000+10000", "range:33612349999+5", true),
+            ("range:33612340000+10000", "range:33612350000+5", false),
+            ("range:33612340000+10000", "number:3361234000", false),
+            ("number:33612345678", "prefix:336", true),
+            ("prefix:33612345678", "number:3361234567", false),
+            ("spc:1234", "spc:*", true),
+            ("spc:1234", "spc:1235", false),
+            ("plmn:208-01", "mcc:208", true),
+            ("plmn:208-01", "plmn:208-10", false),
+            ("prefix:33", "spc:1234", false),
+        ];
+        for (a, b, expected) in cases {
+            assert_eq!(r(a).overlaps(&r(b)), expected, "{a} vs {b}");
+            assert_eq!(r(b).overlaps(&r(a)), expected, "{b} vs {a}");
         }
     }
 }
