@@ -56,8 +56,31 @@ struct Entry {
     resource: NumberingResource,
 }
 
-/// Key of an E.164 block: leading digits, and the only number length covered (None: all).
-type BlockKey = (String, Option<u8>);
+/// Key of an E.164 block: its leading digits packed into a u64 (value, plus digit count so
+/// that "033" and "33" differ) and the only number length it covers (None: every length).
+/// Numeric keys make a probe allocation-free.
+type BlockKey = (u64, u8, Option<u8>);
+
+fn block_key(digits: &[u8], restriction: Option<u8>) -> BlockKey {
+    let value = digits
+        .iter()
+        .fold(0u64, |acc, d| acc * 10 + u64::from(d.wrapping_sub(b'0')));
+    (value, digits.len() as u8, restriction)
+}
+
+/// Whether a certificate scope covers one number: any entry that contains it (a scope is
+/// a union, and one number cannot be split across entries).
+fn scope_covers_number(scope: &ScopeConstraint, number: &E164Number) -> bool {
+    match scope {
+        ScopeConstraint::Unconstrained => true,
+        ScopeConstraint::Within(scope) => scope.entries().any(|entry| match entry {
+            NumberingResource::E164Prefix(p) => p.covers_number(number),
+            NumberingResource::E164Range(r) => r.contains(number),
+            NumberingResource::E164Number(n) => n == number,
+            _ => false,
+        }),
+    }
+}
 
 /// The index. Build it from the database ([`crate::Store::load_lookup_index`]) and rebuild
 /// it after assignment or certificate changes.
@@ -89,12 +112,12 @@ impl LookupIndex {
                 NumberingResource::E164Prefix(p) => {
                     index
                         .e164
-                        .entry((p.as_str().to_owned(), None))
+                        .entry(block_key(p.as_str().as_bytes(), None))
                         .or_default()
                         .push(entry);
                 }
                 NumberingResource::E164Number(n) => {
-                    let key = (n.as_str().to_owned(), Some(n.as_str().len() as u8));
+                    let key = block_key(n.as_str().as_bytes(), Some(n.as_str().len() as u8));
                     index.e164.entry(key).or_default().push(entry);
                 }
                 NumberingResource::E164Range(r) => {
@@ -102,7 +125,7 @@ impl LookupIndex {
                     for block in range_blocks(r.start().as_str(), r.count()) {
                         index
                             .e164
-                            .entry((block, Some(len as u8)))
+                            .entry(block_key(block.as_bytes(), Some(len as u8)))
                             .or_default()
                             .push(entry.clone());
                     }
@@ -137,15 +160,14 @@ impl LookupIndex {
         let len = digits.len() as u8;
         let mut found: Vec<(usize, &Entry)> = Vec::new();
         for k in (1..=digits.len()).rev() {
-            let prefix = &digits[..k];
+            let prefix = &digits.as_bytes()[..k];
             for restriction in [Some(len), None] {
-                if let Some(entries) = self.e164.get(&(prefix.to_owned(), restriction)) {
+                if let Some(entries) = self.e164.get(&block_key(prefix, restriction)) {
                     found.extend(entries.iter().map(|e| (k, e)));
                 }
             }
         }
-        let scope = NumberingScope::new([NumberingResource::E164Number(number.clone())]);
-        self.answer(found, &scope, at)
+        self.answer(found, at, |scope| scope_covers_number(scope, number))
     }
 
     /// The operators authorised for a PLMN (by its own assignment or its MCC's).
@@ -159,15 +181,15 @@ impl LookupIndex {
                 found.extend(entries.iter().map(|e| (0, e)));
             }
         }
-        let scope = NumberingScope::new([NumberingResource::Plmn(plmn.clone())]);
-        self.answer(found, &scope, at)
+        let asked = NumberingScope::new([NumberingResource::Plmn(plmn.clone())]);
+        self.answer(found, at, |scope| scope.not_covering(&asked).is_empty())
     }
 
     fn answer(
         &self,
         found: Vec<(usize, &Entry)>,
-        asked: &NumberingScope,
         at: Timestamp,
+        covers: impl Fn(&ScopeConstraint) -> bool,
     ) -> Vec<LookupMatch> {
         // Donors lose what was ported away from them: drop a donor's match when a more
         // specific (earlier) match was ported from it.
@@ -186,7 +208,7 @@ impl LookupIndex {
                 .map(|certs| {
                     certs
                         .iter()
-                        .filter(|c| c.not_after > at && c.scope.not_covering(asked).is_empty())
+                        .filter(|c| c.not_after > at && covers(&c.scope))
                         .cloned()
                         .collect()
                 })
