@@ -394,6 +394,8 @@ pub struct CertificateRecord {
     pub subject_authority_id: Option<i64>,
     /// The enrolment it answers.
     pub enrolment_id: Option<i64>,
+    /// The subject's private key, when this service holds it (OCSP responders).
+    pub key_id: Option<i64>,
     /// notBefore.
     pub not_before: Timestamp,
     /// notAfter.
@@ -433,6 +435,8 @@ pub struct Reservation {
     pub subject_authority_id: Option<i64>,
     /// Enrolment answered.
     pub enrolment_id: Option<i64>,
+    /// The subject's key, when this service holds it.
+    pub key_id: Option<i64>,
     /// notBefore.
     pub not_before: Timestamp,
     /// notAfter.

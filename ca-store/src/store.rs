@@ -88,8 +88,8 @@ const ENROLMENT_COLUMNS: &str =
     "id, operator_id, authority_id, csr_der, requested_scope, profile, \
      status, idempotency_key, certificate_id, decision_reason, created_at, decided_at";
 const CERTIFICATE_COLUMNS: &str = "id, issuer_id, serial, status, profile, subject, operator_id, \
-     subject_authority_id, enrolment_id, not_before, not_after, scope, tbs_der, der, fingerprint, \
-     reserved_at, issued_at, revoked_at, revocation_reason";
+     subject_authority_id, enrolment_id, key_id, not_before, not_after, scope, tbs_der, der, \
+     fingerprint, reserved_at, issued_at, revoked_at, revocation_reason";
 const OCSP_COLUMNS: &str =
     "certificate_id, issuer_id, sha1_key, sha256_key, der, this_update, next_update";
 
@@ -743,8 +743,8 @@ impl Store {
         let mut tx = self.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO certificates (issuer_id, serial, status, profile, subject, operator_id, \
-             subject_authority_id, enrolment_id, not_before, not_after, scope, tbs_der, reserved_at) \
-             VALUES ($1, $2, 'reserved', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+             subject_authority_id, enrolment_id, not_before, not_after, scope, tbs_der, reserved_at, key_id) \
+             VALUES ($1, $2, 'reserved', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
         )
         .bind(reservation.issuer_id)
         .bind(reservation.serial.clone())
@@ -758,6 +758,7 @@ impl Store {
         .bind(scope_to_text(&reservation.scope))
         .bind(reservation.tbs_der.clone())
         .bind(tx.now)
+        .bind(reservation.key_id)
         .fetch_one(&mut *tx.tx)
         .await
         .map_err(|e| {
@@ -974,6 +975,24 @@ impl Store {
         .iter()
         .map(certificate_from_row)
         .collect()
+    }
+
+    /// The newest valid certificate of `profile` whose subject is authority
+    /// `subject_authority_id` (e.g. its current OCSP responder certificate).
+    pub async fn current_certificate_for_authority(
+        &self,
+        subject_authority_id: i64,
+        profile: &str,
+    ) -> Result<Option<CertificateRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CERTIFICATE_COLUMNS} FROM certificates WHERE subject_authority_id = $1 \
+             AND profile = $2 AND status = 'valid' ORDER BY not_after DESC, id DESC LIMIT 1"
+        ))
+        .bind(subject_authority_id)
+        .bind(profile)
+        .fetch_optional(&self.inner.read)
+        .await?;
+        row.as_ref().map(certificate_from_row).transpose()
     }
 
     /// Every revoked or abandoned serial of an issuer, for its CRL.
@@ -1491,6 +1510,7 @@ fn certificate_from_row(row: &AnyRow) -> Result<CertificateRecord> {
         operator_id: row.try_get("operator_id")?,
         subject_authority_id: row.try_get("subject_authority_id")?,
         enrolment_id: row.try_get("enrolment_id")?,
+        key_id: row.try_get("key_id")?,
         not_before: row.try_get("not_before")?,
         not_after: row.try_get("not_after")?,
         scope: scope_from_text(&row.try_get::<String, _>("scope")?)?,

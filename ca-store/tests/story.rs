@@ -98,6 +98,7 @@ fn reservation(issuer_id: i64, operator_id: i64, serial: &[u8]) -> Reservation {
         operator_id: Some(operator_id),
         subject_authority_id: None,
         enrolment_id: None,
+        key_id: None,
         not_before: 1_000,
         not_after: 4_000_000_000,
         scope: scope(&["prefix:3361"]),
