@@ -433,7 +433,10 @@ mod tests {
 /// Builds and signs a PKCS#10 request for `subject` with `signer`'s key (no attributes): what
 /// an authority under an offline parent hands to the ceremony. The result passes
 /// [`CheckedCsr::from_der`].
-pub fn build_csr(subject: &crate::profile::SubjectName, signer: &dyn crate::keys::Signer) -> Result<Vec<u8>> {
+pub fn build_csr(
+    subject: &crate::profile::SubjectName,
+    signer: &dyn crate::keys::Signer,
+) -> Result<Vec<u8>> {
     use der::Encode;
     let info = CertReqInfo {
         version: x509_cert::request::Version::V1,
@@ -441,7 +444,9 @@ pub fn build_csr(subject: &crate::profile::SubjectName, signer: &dyn crate::keys
         public_key: signer.public_key().clone(),
         attributes: Default::default(),
     };
-    let info_der = info.to_der().map_err(Error::encode("CSR certificationRequestInfo"))?;
+    let info_der = info
+        .to_der()
+        .map_err(Error::encode("CSR certificationRequestInfo"))?;
     let signature = signer.sign(&info_der)?;
     let request = x509_cert::request::CertReq {
         info,
@@ -464,7 +469,8 @@ mod build_tests {
     fn built_csr_verifies_and_carries_the_key() {
         for algorithm in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384] {
             let key = SoftwareKey::generate(algorithm).expect("key");
-            let subject = SubjectName::new("tsca Test National CA", Some("Regulator"), Some("FR")).expect("name");
+            let subject = SubjectName::new("tsca Test National CA", Some("Regulator"), Some("FR"))
+                .expect("name");
             let der = build_csr(&subject, &key).expect("csr");
             let csr = CheckedCsr::from_der(&der).expect("checked");
             assert_eq!(csr.public_key(), key.public_key());

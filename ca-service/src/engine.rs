@@ -88,7 +88,11 @@ pub struct IssuerResponder {
 
 impl std::fmt::Debug for IssuerResponder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "IssuerResponder(issuer {}, until {})", self.issuer_id, self.not_after)
+        write!(
+            f,
+            "IssuerResponder(issuer {}, until {})",
+            self.issuer_id, self.not_after
+        )
     }
 }
 
@@ -112,7 +116,9 @@ struct Inner {
 
 /// Seconds since the epoch of a `SystemTime`.
 pub fn to_timestamp(t: SystemTime) -> Timestamp {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// The `SystemTime` of a timestamp.
@@ -191,7 +197,10 @@ impl Engine {
     }
 
     fn lock_keys(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<SoftwareKey>>> {
-        self.inner.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .keys
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock_responders(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<IssuerResponder>>> {
@@ -214,13 +223,14 @@ impl Engine {
             });
         };
         let passphrase = self.inner.passphrase.clone();
-        let key = tokio::task::spawn_blocking(move || SoftwareKey::from_encrypted_pem(&pem, &passphrase))
-            .await
-            .map_err(|e| ServiceError::Invalid(format!("key decryption task failed: {e}")))?
-            .map_err(|e| ServiceError::Key {
-                key_id,
-                reason: format!("{e} (is the key passphrase right?)"),
-            })?;
+        let key =
+            tokio::task::spawn_blocking(move || SoftwareKey::from_encrypted_pem(&pem, &passphrase))
+                .await
+                .map_err(|e| ServiceError::Invalid(format!("key decryption task failed: {e}")))?
+                .map_err(|e| ServiceError::Key {
+                    key_id,
+                    reason: format!("{e} (is the key passphrase right?)"),
+                })?;
         let key = Arc::new(key);
         self.lock_keys().insert(key_id, key.clone());
         Ok(key)
@@ -238,9 +248,24 @@ impl Engine {
     ) -> ServiceResult<Authority> {
         let cert = Certificate::from_der(root_certificate_der)?;
         if cert.tbs_certificate.issuer != cert.tbs_certificate.subject {
-            return Err(ServiceError::Invalid("a root certificate must be self-issued".into()));
+            return Err(ServiceError::Invalid(
+                "a root certificate must be self-issued".into(),
+            ));
         }
-        ca_core::path::verify_path(std::slice::from_ref(&cert), std::slice::from_ref(&cert), SystemTime::now())?;
+        // Self-signed: its own key must verify its signature.
+        let tbs_der = der::Encode::to_der(&cert.tbs_certificate)
+            .map_err(|e| ServiceError::Invalid(format!("root certificate: {e}")))?;
+        let signature = cert
+            .signature
+            .as_bytes()
+            .ok_or_else(|| ServiceError::Invalid("root certificate signature is malformed".into()))?;
+        ca_core::verify::verify_signature(
+            &cert.signature_algorithm,
+            &cert.tbs_certificate.subject_public_key_info,
+            &tbs_der,
+            signature,
+            "the root certificate's self-signature does not verify",
+        )?;
         Ok(self
             .store()
             .create_authority(
@@ -291,22 +316,30 @@ impl Engine {
         actor: &Actor,
     ) -> ServiceResult<CreatedAuthority> {
         let parent = self.store().authority(request.parent_id).await?;
-        let profile = match request.tier {
-            Tier::Regional => Profile::RegionalCa,
-            Tier::National => Profile::NationalCa,
-            Tier::Root => {
-                return Err(ServiceError::Invalid(
-                    "a root is created by the root ceremony (tsca ceremony init-root), not here".into(),
-                ))
-            }
-        };
+        let profile =
+            match request.tier {
+                Tier::Regional => Profile::RegionalCa,
+                Tier::National => Profile::NationalCa,
+                Tier::Root => return Err(ServiceError::Invalid(
+                    "a root is created by the root ceremony (tsca ceremony init-root), not here"
+                        .into(),
+                )),
+            };
         let outside = parent.scope.not_covering(&request.scope);
         if !outside.is_empty() {
-            return Err(ServiceError::out_of_scope(&outside, "the parent's scope", &parent.scope));
+            return Err(ServiceError::out_of_scope(
+                &outside,
+                "the parent's scope",
+                &parent.scope,
+            ));
         }
         let (key_id, key) = self.generate_key(KeyAlgorithm::EcdsaP384, actor).await?;
         let parent_holds_key = parent.key_id.is_some() && parent.status == AuthorityStatus::Active;
-        let csr = if parent_holds_key { None } else { Some(build_csr(&request.subject, key.as_ref())?) };
+        let csr = if parent_holds_key {
+            None
+        } else {
+            Some(build_csr(&request.subject, key.as_ref())?)
+        };
         let authority = self
             .store()
             .create_authority(
@@ -326,7 +359,10 @@ impl Engine {
             .await?;
         if let Some(csr) = csr {
             let csr_pem = ca_core::x509::pem_encode("CERTIFICATE REQUEST", &csr)?;
-            return Ok(CreatedAuthority { authority, csr_pem: Some(csr_pem) });
+            return Ok(CreatedAuthority {
+                authority,
+                csr_pem: Some(csr_pem),
+            });
         }
         let record = self
             .issue(
@@ -346,8 +382,14 @@ impl Engine {
             )
             .await?;
         let der = record.der.clone().unwrap_or_default();
-        let authority = self.store().install_authority_certificate(authority.id, &der, actor).await?;
-        Ok(CreatedAuthority { authority, csr_pem: None })
+        let authority = self
+            .store()
+            .install_authority_certificate(authority.id, &der, actor)
+            .await?;
+        Ok(CreatedAuthority {
+            authority,
+            csr_pem: None,
+        })
     }
 
     /// Installs the certificate an offline parent signed for an authority awaiting it. It
@@ -367,7 +409,9 @@ impl Engine {
             )));
         }
         let cert = Certificate::from_der(certificate_der)?;
-        let key_id = authority.key_id.ok_or_else(|| ServiceError::Invalid("authority has no key".into()))?;
+        let key_id = authority
+            .key_id
+            .ok_or_else(|| ServiceError::Invalid("authority has no key".into()))?;
         let key = self.signer(key_id).await?;
         if &cert.tbs_certificate.subject_public_key_info != key.public_key() {
             return Err(ServiceError::Invalid(
@@ -398,12 +442,17 @@ impl Engine {
         while let Some(current) = id {
             let authority = self.store().authority(current).await?;
             let der = authority.certificate_der.ok_or_else(|| {
-                ServiceError::Invalid(format!("authority {} has no certificate yet", authority.name))
+                ServiceError::Invalid(format!(
+                    "authority {} has no certificate yet",
+                    authority.name
+                ))
             })?;
             chain.push(Certificate::from_der(&der)?);
             id = authority.parent_id;
             if chain.len() > 8 {
-                return Err(ServiceError::Invalid("authority hierarchy deeper than 8".into()));
+                return Err(ServiceError::Invalid(
+                    "authority hierarchy deeper than 8".into(),
+                ));
             }
         }
         Ok(chain)
@@ -429,7 +478,11 @@ impl Engine {
 
     /// Issues a certificate through the record-before-sign cycle (docs/issuance.md, steps
     /// 1–7 and S1–S3) and stores its first "good" OCSP response.
-    pub async fn issue(&self, request: &IssueRequest, actor: &Actor) -> ServiceResult<CertificateRecord> {
+    pub async fn issue(
+        &self,
+        request: &IssueRequest,
+        actor: &Actor,
+    ) -> ServiceResult<CertificateRecord> {
         let issuer = self.store().authority(request.issuer_id).await?;
         let (issuing, signer) = self.issuing_authority(&issuer).await?;
         let certificate_request = CertificateRequest {
@@ -443,7 +496,11 @@ impl Engine {
         // Steps 1–6 (ca-core): refuse early, build, lint. Out of scope fails here, before a
         // serial is drawn.
         let (reservation, linted) = loop {
-            let linted = prepare(&certificate_request, Issuer::Authority(&issuing), &mut OsRng)?;
+            let linted = prepare(
+                &certificate_request,
+                Issuer::Authority(&issuing),
+                &mut OsRng,
+            )?;
             let tbs = linted.tbs();
             let reservation = Reservation {
                 issuer_id: issuer.id,
@@ -478,7 +535,11 @@ impl Engine {
             None
         } else {
             let responder = self.responder(issuer.id).await?;
-            Some(self.sign_stored_response(&responder, &reservation.serial, &CertStatusAnswer::Good)?)
+            Some(self.sign_stored_response(
+                &responder,
+                &reservation.serial,
+                &CertStatusAnswer::Good,
+            )?)
         };
         Ok(self
             .store()
@@ -487,7 +548,11 @@ impl Engine {
     }
 
     /// Issues the certificate an approved (or auto-approved) enrolment asks for.
-    pub async fn issue_for_enrolment(&self, enrolment: &Enrolment, actor: &Actor) -> ServiceResult<CertificateRecord> {
+    pub async fn issue_for_enrolment(
+        &self,
+        enrolment: &Enrolment,
+        actor: &Actor,
+    ) -> ServiceResult<CertificateRecord> {
         if enrolment.status != EnrolmentStatus::Approved {
             return Err(ServiceError::Invalid(format!(
                 "enrolment {} is {}, not approved",
@@ -525,7 +590,11 @@ impl Engine {
     }
 
     /// Checks that every requested resource is inside the operator's active assignments.
-    pub async fn check_within_assignments(&self, operator_id: i64, requested: &NumberingScope) -> ServiceResult<()> {
+    pub async fn check_within_assignments(
+        &self,
+        operator_id: i64,
+        requested: &NumberingScope,
+    ) -> ServiceResult<()> {
         let now = now();
         let held = NumberingScope::new(
             self.store()
@@ -540,7 +609,11 @@ impl Engine {
             return Err(ServiceError::out_of_scope(
                 &outside,
                 "the operator's assignments",
-                if held.is_empty() { "none".to_owned() } else { held.to_string() },
+                if held.is_empty() {
+                    "none".to_owned()
+                } else {
+                    held.to_string()
+                },
             ));
         }
         Ok(())
@@ -565,7 +638,8 @@ impl Engine {
             ))
             .into());
         }
-        if reason == RevocationReason::RemoveFromCrl || reason == RevocationReason::CertificateHold {
+        if reason == RevocationReason::RemoveFromCrl || reason == RevocationReason::CertificateHold
+        {
             return Err(ServiceError::Invalid(format!(
                 "reason {reason} is not used by tsca: revocation is final"
             )));
@@ -596,10 +670,14 @@ impl Engine {
     pub fn answer_for(record: &CertificateRecord) -> CertStatusAnswer {
         match record.status {
             CertificateStatus::Valid => CertStatusAnswer::Good,
-            CertificateStatus::Revoked | CertificateStatus::Abandoned => CertStatusAnswer::Revoked {
-                time: from_timestamp(record.revoked_at.unwrap_or(0)),
-                reason: record.revocation_reason.filter(|r| *r != RevocationReason::Unspecified),
-            },
+            CertificateStatus::Revoked | CertificateStatus::Abandoned => {
+                CertStatusAnswer::Revoked {
+                    time: from_timestamp(record.revoked_at.unwrap_or(0)),
+                    reason: record
+                        .revocation_reason
+                        .filter(|r| *r != RevocationReason::Unspecified),
+                }
+            }
             CertificateStatus::Reserved => CertStatusAnswer::Unknown,
         }
     }
@@ -617,7 +695,12 @@ impl Engine {
         let next_update = this_update + self.inner.config.ocsp_validity;
         let cert_id = responder.hashes.cert_id(CertIdHash::Sha1, &serial_number)?;
         let der = responder.responder.sign_response(
-            &[SingleAnswer { cert_id, status: *status, this_update, next_update }],
+            &[SingleAnswer {
+                cert_id,
+                status: *status,
+                this_update,
+                next_update,
+            }],
             this_update,
             None,
         )?;
@@ -662,7 +745,9 @@ impl Engine {
         let record = match stored {
             Some(record) if record.not_after - now > half && record.key_id.is_some() => record,
             _ => {
-                let (key_id, key) = self.generate_key(KeyAlgorithm::EcdsaP256, &Actor::system()).await?;
+                let (key_id, key) = self
+                    .generate_key(KeyAlgorithm::EcdsaP256, &Actor::system())
+                    .await?;
                 let subject = SubjectName::new(
                     &format!("{} OCSP Responder", truncate(&issuer.name, 40)),
                     None,
@@ -724,7 +809,14 @@ impl Engine {
             let signer = signer.clone();
             let entries = entries.clone();
             let der = tokio::task::spawn_blocking(move || {
-                sign_crl(&issuer_cert, signer.as_ref(), number as u64, this_update, next_update, entries)
+                sign_crl(
+                    &issuer_cert,
+                    signer.as_ref(),
+                    number as u64,
+                    this_update,
+                    next_update,
+                    entries,
+                )
             })
             .await
             .map_err(|e| ServiceError::Invalid(format!("CRL task failed: {e}")))??;
@@ -763,7 +855,10 @@ impl Engine {
         assignment_id: i64,
         actor: &Actor,
     ) -> ServiceResult<(Assignment, Vec<CertificateRecord>)> {
-        let assignment = self.store().withdraw_assignment(assignment_id, actor).await?;
+        let assignment = self
+            .store()
+            .withdraw_assignment(assignment_id, actor)
+            .await?;
         let now = now();
         let remaining = NumberingScope::new(
             self.store()
@@ -794,7 +889,10 @@ impl Engine {
                     ScopeConstraint::Within(scope) => scope.is_subset_of(&remaining),
                 };
                 if !fits {
-                    revoked.push(self.revoke(cert.id, RevocationReason::PrivilegeWithdrawn, actor).await?);
+                    revoked.push(
+                        self.revoke(cert.id, RevocationReason::PrivilegeWithdrawn, actor)
+                            .await?,
+                    );
                 }
             }
         }
@@ -809,7 +907,10 @@ impl Engine {
             .reconcile_reservations(now() - grace.as_secs() as i64)
             .await?;
         for id in &abandoned {
-            tracing::warn!(certificate = id, "interrupted issuance reconciled: serial abandoned (treated as revoked)");
+            tracing::warn!(
+                certificate = id,
+                "interrupted issuance reconciled: serial abandoned (treated as revoked)"
+            );
         }
         for authority in self.store().authorities().await? {
             if authority.key_id.is_some() && authority.status == AuthorityStatus::Active {

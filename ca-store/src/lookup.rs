@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use ca_core::numbering::{E164Number, NumberingResource, NumberingScope, PlmnId, ScopeConstraint};
+use ca_core::numbering::{E164Number, NumberingResource, PlmnId, ScopeConstraint};
 
 use crate::model::{Assignment, Timestamp};
 
@@ -68,17 +68,24 @@ fn block_key(digits: &[u8], restriction: Option<u8>) -> BlockKey {
     (value, digits.len() as u8, restriction)
 }
 
-/// Whether a certificate scope covers one number: any entry that contains it (a scope is
-/// a union, and one number cannot be split across entries).
-fn scope_covers_number(scope: &ScopeConstraint, number: &E164Number) -> bool {
-    match scope {
-        ScopeConstraint::Unconstrained => true,
-        ScopeConstraint::Within(scope) => scope.entries().any(|entry| match entry {
-            NumberingResource::E164Prefix(p) => p.covers_number(number),
-            NumberingResource::E164Range(r) => r.contains(number),
-            NumberingResource::E164Number(n) => n == number,
-            _ => false,
-        }),
+/// The block keys of an E.164 resource (none for SPC, PLMN and MCC).
+fn e164_keys(resource: &NumberingResource) -> Vec<BlockKey> {
+    match resource {
+        NumberingResource::E164Prefix(p) => vec![block_key(p.as_str().as_bytes(), None)],
+        NumberingResource::E164Number(n) => {
+            vec![block_key(
+                n.as_str().as_bytes(),
+                Some(n.as_str().len() as u8),
+            )]
+        }
+        NumberingResource::E164Range(r) => {
+            let len = r.start().as_str().len() as u8;
+            range_blocks(r.start().as_str(), r.count())
+                .iter()
+                .map(|block| block_key(block.as_bytes(), Some(len)))
+                .collect()
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -88,7 +95,12 @@ fn scope_covers_number(scope: &ScopeConstraint, number: &E164Number) -> bool {
 pub struct LookupIndex {
     e164: HashMap<BlockKey, Vec<Entry>>,
     other: HashMap<NumberingResource, Vec<Entry>>,
-    certificates: HashMap<i64, Vec<IndexedCertificate>>,
+    certificates: Vec<IndexedCertificate>,
+    /// Certificates by the E.164 blocks their scopes cover, like assignments, so a lookup
+    /// touches only certificates that cover the number (an operator may hold thousands).
+    certificates_e164: HashMap<BlockKey, Vec<u32>>,
+    /// Certificates by their PLMN / MCC entries.
+    certificates_other: HashMap<NumberingResource, Vec<u32>>,
     assignments: usize,
 }
 
@@ -108,37 +120,43 @@ impl LookupIndex {
                 ported_from: assignment.ported_from,
                 resource: assignment.resource.clone(),
             };
-            match &assignment.resource {
-                NumberingResource::E164Prefix(p) => {
-                    index
-                        .e164
-                        .entry(block_key(p.as_str().as_bytes(), None))
-                        .or_default()
-                        .push(entry);
+            let keys = e164_keys(&assignment.resource);
+            if keys.is_empty() {
+                index
+                    .other
+                    .entry(assignment.resource.clone())
+                    .or_default()
+                    .push(entry);
+            } else {
+                for key in keys {
+                    index.e164.entry(key).or_default().push(entry.clone());
                 }
-                NumberingResource::E164Number(n) => {
-                    let key = block_key(n.as_str().as_bytes(), Some(n.as_str().len() as u8));
-                    index.e164.entry(key).or_default().push(entry);
-                }
-                NumberingResource::E164Range(r) => {
-                    let len = r.start().as_str().len();
-                    for block in range_blocks(r.start().as_str(), r.count()) {
-                        index
-                            .e164
-                            .entry(block_key(block.as_bytes(), Some(len as u8)))
-                            .or_default()
-                            .push(entry.clone());
-                    }
-                }
-                other => index.other.entry(other.clone()).or_default().push(entry),
             }
         }
         for certificate in certificates.into_iter().filter(|c| c.not_after > at) {
-            index
-                .certificates
-                .entry(certificate.operator_id)
-                .or_default()
-                .push(certificate);
+            let position = index.certificates.len() as u32;
+            if let ScopeConstraint::Within(scope) = &certificate.scope {
+                for entry in scope.entries() {
+                    for key in e164_keys(entry) {
+                        index
+                            .certificates_e164
+                            .entry(key)
+                            .or_default()
+                            .push(position);
+                    }
+                    if matches!(
+                        entry,
+                        NumberingResource::Plmn(_) | NumberingResource::Mcc(_)
+                    ) {
+                        index
+                            .certificates_other
+                            .entry(entry.clone())
+                            .or_default()
+                            .push(position);
+                    }
+                }
+            }
+            index.certificates.push(certificate);
         }
         index
     }
@@ -159,20 +177,26 @@ impl LookupIndex {
         let digits = number.as_str();
         let len = digits.len() as u8;
         let mut found: Vec<(usize, &Entry)> = Vec::new();
+        let mut covering: Vec<u32> = Vec::new();
         for k in (1..=digits.len()).rev() {
             let prefix = &digits.as_bytes()[..k];
             for restriction in [Some(len), None] {
-                if let Some(entries) = self.e164.get(&block_key(prefix, restriction)) {
+                let key = block_key(prefix, restriction);
+                if let Some(entries) = self.e164.get(&key) {
                     found.extend(entries.iter().map(|e| (k, e)));
+                }
+                if let Some(certs) = self.certificates_e164.get(&key) {
+                    covering.extend_from_slice(certs);
                 }
             }
         }
-        self.answer(found, at, |scope| scope_covers_number(scope, number))
+        self.answer(found, covering, at)
     }
 
     /// The operators authorised for a PLMN (by its own assignment or its MCC's).
     pub fn lookup_plmn(&self, plmn: &PlmnId, at: Timestamp) -> Vec<LookupMatch> {
         let mut found: Vec<(usize, &Entry)> = Vec::new();
+        let mut covering: Vec<u32> = Vec::new();
         for key in [
             NumberingResource::Plmn(plmn.clone()),
             NumberingResource::Mcc(plmn.mcc()),
@@ -180,17 +204,22 @@ impl LookupIndex {
             if let Some(entries) = self.other.get(&key) {
                 found.extend(entries.iter().map(|e| (0, e)));
             }
+            if let Some(certs) = self.certificates_other.get(&key) {
+                covering.extend_from_slice(certs);
+            }
         }
-        let asked = NumberingScope::new([NumberingResource::Plmn(plmn.clone())]);
-        self.answer(found, at, |scope| scope.not_covering(&asked).is_empty())
+        self.answer(found, covering, at)
     }
 
+    /// `covering`: positions of the certificates whose scope covers what was asked.
     fn answer(
         &self,
         found: Vec<(usize, &Entry)>,
+        mut covering: Vec<u32>,
         at: Timestamp,
-        covers: impl Fn(&ScopeConstraint) -> bool,
     ) -> Vec<LookupMatch> {
+        covering.sort_unstable();
+        covering.dedup();
         // Donors lose what was ported away from them: drop a donor's match when a more
         // specific (earlier) match was ported from it.
         let mut answer: Vec<LookupMatch> = Vec::new();
@@ -202,17 +231,12 @@ impl LookupIndex {
             if let Some(donor) = entry.ported_from {
                 donors.push(donor);
             }
-            let certificates = self
-                .certificates
-                .get(&entry.operator_id)
-                .map(|certs| {
-                    certs
-                        .iter()
-                        .filter(|c| c.not_after > at && covers(&c.scope))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
+            let certificates = covering
+                .iter()
+                .map(|&i| &self.certificates[i as usize])
+                .filter(|c| c.operator_id == entry.operator_id && c.not_after > at)
+                .cloned()
+                .collect();
             answer.push(LookupMatch {
                 operator_id: entry.operator_id,
                 assignment_id: entry.assignment_id,
@@ -254,6 +278,7 @@ pub fn range_blocks(start: &str, count: u64) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ca_core::numbering::NumberingScope;
 
     fn assignment(id: i64, operator: i64, resource: &str, ported_from: Option<i64>) -> Assignment {
         Assignment {

@@ -1,1 +1,222 @@
-//! (being written)
+//! # registry-api: the HTTPS registry
+//!
+//! What regulators and operators use every day (DESIGN §1, §5): authorities, operators and
+//! their tokens, numbering assignments, enrolment, certificates and revocation under
+//! `/v1/…` (bearer tokens, JSON, `application/problem+json` errors), and the public
+//! repository a relying party needs without credentials: chains (`/chains/{fp}.pem`, what an
+//! `x5u` points to), CRLs, CA certificates, trust anchors and the number lookup.
+//!
+//! Handlers are thin: parse and authorise, then call the [`ca_service::Engine`], which does
+//! the CA work over the store. `router(state)` is the whole API; [`serve`] runs it over
+//! HTTPS (rustls) or, when configured, plain HTTP.
+
+mod api;
+pub mod auth;
+mod metrics;
+pub mod openapi;
+pub mod problem;
+mod public;
+mod serve;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+use ca_service::Engine;
+use ca_store::{now, LookupIndex};
+
+pub use metrics::Metrics;
+pub use serve::{serve, tls_config_from_pem_files, Listener};
+
+use crate::problem::Problem;
+
+/// Registry settings.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// Largest request body accepted (413 beyond). Default 64 KiB.
+    pub max_body_bytes: usize,
+    /// Requests per second allowed per token (429 beyond), with a burst of twice that.
+    pub rate_limit_per_second: f64,
+    /// How often the lookup index is rebuilt from the database even without local changes
+    /// (other instances may have written).
+    pub lookup_refresh: Duration,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            rate_limit_per_second: 50.0,
+            lookup_refresh: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Shared state of the handlers. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The CA engine (and through it the store).
+    pub engine: Engine,
+    /// Settings.
+    pub config: RegistryConfig,
+    lookup: Arc<RwLock<Arc<LookupIndex>>>,
+    lookup_dirty: Arc<tokio::sync::Notify>,
+    buckets: Arc<Mutex<HashMap<i64, (f64, Instant)>>>,
+    /// Counters for /metrics.
+    pub metrics: Arc<Metrics>,
+    extra_metrics: Arc<RwLock<Vec<Arc<dyn Fn() -> String + Send + Sync>>>>,
+}
+
+impl AppState {
+    /// State over an engine; builds the lookup index and starts its refresher.
+    pub async fn new(engine: Engine, config: RegistryConfig) -> Result<Self, ca_store::StoreError> {
+        let index = engine.store().load_lookup_index(now()).await?;
+        let state = Self {
+            engine,
+            config,
+            lookup: Arc::new(RwLock::new(Arc::new(index))),
+            lookup_dirty: Arc::new(tokio::sync::Notify::new()),
+            buckets: Arc::new(Mutex::new(HashMap::new())),
+            metrics: Arc::new(Metrics::default()),
+            extra_metrics: Arc::new(RwLock::new(Vec::new())),
+        };
+        let refresher = state.clone();
+        tokio::spawn(async move { refresher.refresh_lookup_forever().await });
+        Ok(state)
+    }
+
+    /// Adds text (Prometheus exposition lines) to /metrics, e.g. the OCSP responder's.
+    pub fn add_metrics_source(&self, source: Arc<dyn Fn() -> String + Send + Sync>) {
+        self.extra_metrics
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(source);
+    }
+
+    /// The current lookup index.
+    pub fn lookup_index(&self) -> Arc<LookupIndex> {
+        self.lookup
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Marks the lookup index stale (assignments or certificates changed) and rebuilds it
+    /// now, so the caller's own change is visible to its next lookup.
+    pub async fn refresh_lookup(&self) {
+        match self.engine.store().load_lookup_index(now()).await {
+            Ok(index) => *self.lookup.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index),
+            Err(e) => {
+                tracing::warn!(error = %e, "lookup index rebuild failed; retrying in the background");
+                self.lookup_dirty.notify_one();
+            }
+        }
+    }
+
+    async fn refresh_lookup_forever(&self) {
+        loop {
+            let _ = tokio::time::timeout(self.config.lookup_refresh, self.lookup_dirty.notified())
+                .await;
+            if let Ok(index) = self.engine.store().load_lookup_index(now()).await {
+                *self.lookup.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
+            }
+        }
+    }
+
+    /// Token bucket per token: refuses with 429 when empty.
+    pub(crate) fn rate_limit(&self, token_id: i64) -> Result<(), Problem> {
+        let rate = self.config.rate_limit_per_second;
+        let burst = rate * 2.0;
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let (tokens, last) = buckets.entry(token_id).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(burst);
+        *last = now;
+        if *tokens < 1.0 {
+            return Err(Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                format!("more than {rate} requests per second with this token; slow down"),
+            ));
+        }
+        *tokens -= 1.0;
+        Ok(())
+    }
+}
+
+/// The whole registry API.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        // Authorities.
+        .route(
+            "/v1/authorities",
+            post(api::create_authority).get(api::list_authorities),
+        )
+        .route("/v1/authorities/{id}", get(api::get_authority))
+        .route(
+            "/v1/authorities/{id}/certificate",
+            put(api::install_authority_certificate),
+        )
+        .route(
+            "/v1/authorities/{id}/tokens",
+            post(api::create_authority_token),
+        )
+        // Operators and tokens.
+        .route(
+            "/v1/operators",
+            post(api::create_operator).get(api::list_operators),
+        )
+        .route("/v1/operators/{id}", get(api::get_operator))
+        .route(
+            "/v1/operators/{id}/tokens",
+            post(api::create_operator_token),
+        )
+        .route("/v1/tokens/{id}", delete(api::revoke_token))
+        // Assignments.
+        .route(
+            "/v1/assignments",
+            post(api::create_assignment).get(api::list_assignments),
+        )
+        .route("/v1/assignments/{id}", delete(api::withdraw_assignment))
+        // Enrolment.
+        .route(
+            "/v1/enrolments",
+            post(api::create_enrolment).get(api::list_enrolments),
+        )
+        .route("/v1/enrolments/{id}", get(api::get_enrolment))
+        .route("/v1/enrolments/{id}/approve", post(api::approve_enrolment))
+        .route("/v1/enrolments/{id}/reject", post(api::reject_enrolment))
+        // Certificates.
+        .route("/v1/certificates", get(api::list_certificates))
+        .route("/v1/certificates/{fingerprint}", get(api::get_certificate))
+        .route(
+            "/v1/certificates/{fingerprint}/revoke",
+            post(api::revoke_certificate),
+        )
+        // Audit.
+        .route("/v1/audit", get(api::audit))
+        // Public repository.
+        .route("/chains/{file}", get(public::chain))
+        .route("/crl/{file}", get(public::crl))
+        .route("/ca/{file}", get(public::ca_certificate))
+        .route("/v1/trust-anchors", get(public::trust_anchors))
+        .route("/v1/lookup/e164/{number}", get(public::lookup_e164))
+        .route("/v1/lookup/plmn/{mccmnc}", get(public::lookup_plmn))
+        .route("/v1/openapi.json", get(openapi::document))
+        // Operations.
+        .route("/healthz", get(public::healthz))
+        .route("/readyz", get(public::readyz))
+        .route("/metrics", get(metrics::render))
+        .fallback(public::not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,236 @@
+//! The public repository (no credentials): chains, CRLs, CA certificates, trust anchors and
+//! the number lookup; and the operations endpoints.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ca_core::numbering::{E164Number, PlmnId};
+use ca_store::{now, AuthorityStatus, CertificateStatus, LookupMatch, Tier};
+use serde_json::{json, Value};
+
+use crate::api::authority_json;
+use crate::problem::{ApiResult, Problem};
+use crate::AppState;
+
+fn etag_of(bytes: &[u8]) -> String {
+    format!(
+        "\"{}\"",
+        hex::encode(&ring::digest::digest(&ring::digest::SHA256, bytes).as_ref()[..16])
+    )
+}
+
+/// A cacheable body with ETag / If-None-Match handling.
+fn cacheable(
+    headers: &HeaderMap,
+    content_type: &'static str,
+    max_age: i64,
+    body: Vec<u8>,
+) -> Response {
+    let etag = etag_of(&body);
+    let cache = format!("public, max-age={}", max_age.max(0));
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut response = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = body.into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        r
+    };
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&cache) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    response
+}
+
+/// `GET /chains/{fingerprint}.pem`: what an x5u points to, leaf first.
+pub(crate) async fn chain(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> ApiResult<Response> {
+    let fingerprint = file
+        .strip_suffix(".pem")
+        .filter(|f| f.len() == 64 && f.chars().all(|c| c.is_ascii_hexdigit()))
+        .ok_or_else(|| {
+            Problem::not_found("chains are at /chains/{sha256 fingerprint, 64 hex digits}.pem")
+        })?;
+    let record = state
+        .engine
+        .store()
+        .certificate_by_fingerprint(fingerprint)
+        .await?;
+    let pem = state.engine.chain_pem(&record).await?;
+    // The chain never changes for a fingerprint; status does, and is OCSP's job.
+    let max_age = if record.status == CertificateStatus::Valid {
+        86_400
+    } else {
+        3_600
+    };
+    Ok(cacheable(
+        &headers,
+        "application/pem-certificate-chain",
+        max_age,
+        pem.into_bytes(),
+    ))
+}
+
+/// `GET /crl/{authority}.crl`: the authority's current CRL, DER.
+pub(crate) async fn crl(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> ApiResult<Response> {
+    let name = file
+        .strip_suffix(".crl")
+        .ok_or_else(|| Problem::not_found("CRLs are at /crl/{authority name}.crl"))?;
+    let authority = state.engine.store().authority_by_name(name).await?;
+    if authority.key_id.is_none() {
+        return Err(Problem::not_found(format!(
+            "authority {name}'s key is offline: its CRL is published by its ceremony, not here"
+        )));
+    }
+    let record = state.engine.current_crl(authority.id).await?;
+    let max_age = ((record.next_update - now()) / 2).min(3600);
+    Ok(cacheable(
+        &headers,
+        "application/pkix-crl",
+        max_age,
+        record.der,
+    ))
+}
+
+/// `GET /ca/{authority}.der`: an authority's certificate (AIA caIssuers).
+pub(crate) async fn ca_certificate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> ApiResult<Response> {
+    let name = file
+        .strip_suffix(".der")
+        .ok_or_else(|| Problem::not_found("CA certificates are at /ca/{authority name}.der"))?;
+    let authority = state.engine.store().authority_by_name(name).await?;
+    let der = authority
+        .certificate_der
+        .ok_or_else(|| Problem::not_found(format!("authority {name} has no certificate yet")))?;
+    Ok(cacheable(&headers, "application/pkix-cert", 86_400, der))
+}
+
+/// `GET /v1/trust-anchors`: the roots, as a PEM bundle (Accept: application/x-pem-file or
+/// application/pem-certificate-chain) or JSON with fingerprints and scopes (default).
+pub(crate) async fn trust_anchors(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let roots: Vec<_> = state
+        .engine
+        .store()
+        .authorities()
+        .await?
+        .into_iter()
+        .filter(|a| a.tier == Tier::Root && a.status == AuthorityStatus::Active)
+        .collect();
+    let wants_pem = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("pem"));
+    if wants_pem {
+        let mut bundle = String::new();
+        for root in &roots {
+            if let Some(der) = &root.certificate_der {
+                bundle.push_str(
+                    &ca_core::x509::pem_encode("CERTIFICATE", der)
+                        .map_err(|e| Problem::internal(&e))?,
+                );
+            }
+        }
+        return Ok(cacheable(
+            &headers,
+            "application/pem-certificate-chain",
+            3600,
+            bundle.into_bytes(),
+        ));
+    }
+    let list: Vec<Value> = roots
+        .iter()
+        .map(|root| {
+            let mut j = authority_json(root);
+            j["certificate_pem"] = json!(root
+                .certificate_der
+                .as_ref()
+                .and_then(|der| ca_core::x509::pem_encode("CERTIFICATE", der).ok()));
+            j
+        })
+        .collect();
+    Ok(Json(json!({ "trust_anchors": list })).into_response())
+}
+
+fn lookup_json(matches: &[LookupMatch]) -> Value {
+    json!({
+        "authorised": matches.iter().map(|m| json!({
+            "operator_id": m.operator_id,
+            "assignment_id": m.assignment_id,
+            "resource": m.resource.to_string(),
+            "matched_digits": m.matched_digits,
+            "certificates": m.certificates.iter().map(|c| json!({
+                "fingerprint": c.fingerprint,
+                "not_after": c.not_after,
+                "chain_url": format!("/chains/{}.pem", c.fingerprint),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>()
+    })
+}
+
+/// `GET /v1/lookup/e164/{number}`.
+pub(crate) async fn lookup_e164(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let digits = number.trim_start_matches('+');
+    let number =
+        E164Number::parse(digits).map_err(|e| Problem::bad_request("number", e.to_string()))?;
+    let matches = state.lookup_index().lookup_e164(&number, now());
+    let mut body = lookup_json(&matches);
+    body["number"] = json!(number.as_str());
+    Ok(Json(body))
+}
+
+/// `GET /v1/lookup/plmn/{mccmnc}`.
+pub(crate) async fn lookup_plmn(
+    State(state): State<AppState>,
+    Path(mccmnc): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let plmn = PlmnId::parse(&mccmnc).map_err(|e| Problem::bad_request("mccmnc", e.to_string()))?;
+    let matches = state.lookup_index().lookup_plmn(&plmn, now());
+    let mut body = lookup_json(&matches);
+    body["plmn"] = json!(plmn.to_string());
+    Ok(Json(body))
+}
+
+/// `GET /healthz`: the process runs.
+pub(crate) async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: the database answers and its schema is current.
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    match state.engine.store().check_ready().await {
+        Ok(()) => Json(json!({"status": "ready", "database": state.engine.store().describe()}))
+            .into_response(),
+        Err(e) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", e.to_string())
+            .into_response(),
+    }
+}
+
+/// Unknown paths.
+pub(crate) async fn not_found() -> Problem {
+    Problem::not_found("no such endpoint; the API is described at /v1/openapi.json")
+}

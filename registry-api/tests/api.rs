@@ -1,0 +1,679 @@
+//! The registry story through `router(state).oneshot(..)`, on SQLite and (when
+//! TSCA_TEST_DATABASE_URL is set) PostgreSQL; plus bad input and tenant isolation.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use ca_core::csr::{build_csr, CheckedCsr};
+use ca_core::issue::{issue, CertificateRequest, Issuer, IssuingAuthority};
+use ca_core::keys::{KeyAlgorithm, Signer, SoftwareKey};
+use ca_core::numbering::NumberingScope;
+use ca_core::profile::{Profile, Publication, SubjectName};
+use ca_core::x509::Certificate;
+use ca_service::{Engine, EngineConfig};
+use ca_store::{Actor, NewApiToken, Role, Store};
+use rand_core::OsRng;
+use registry_api::{auth, router, AppState, RegistryConfig};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+struct Harness {
+    state: AppState,
+    root_key: SoftwareKey,
+    root_cert: Certificate,
+    admin: String,
+    _dir: tempfile::TempDir,
+    _pg: Option<PgDb>,
+}
+
+struct PgDb {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut c) = sqlx::PgConnection::connect(&url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut c)
+                        .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+async fn database_urls() -> Vec<(String, Option<PgDb>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = vec![(
+        format!("sqlite://{}/registry.db", dir.path().display()),
+        None,
+    )];
+    std::mem::forget(dir); // removed with the process's temp files; keeps the path valid
+    if let Ok(admin) = std::env::var("TSCA_TEST_DATABASE_URL") {
+        use sqlx::Connection;
+        let name = format!(
+            "tsca_api_{}_{}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        );
+        let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut c)
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(&admin).unwrap();
+        url.set_path(&name);
+        urls.push((
+            url.to_string(),
+            Some(PgDb {
+                admin_url: admin,
+                name,
+            }),
+        ));
+    }
+    urls
+}
+
+async fn harness(url: String, pg: Option<PgDb>) -> Harness {
+    let store = Store::open(&url).await.unwrap();
+    let engine = Engine::new(
+        store,
+        b"test passphrase",
+        EngineConfig {
+            kdf_iterations: 1_000,
+            ..EngineConfig::new("http://127.0.0.1:8080")
+        },
+    );
+    // The offline root: its key stays here, in the test, never in the database.
+    let root_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
+    let root = issue(
+        &CertificateRequest {
+            profile: Profile::Root,
+            subject: SubjectName::new("tsca Test Root", Some("Test SDO"), Some("CH")).unwrap(),
+            public_key: root_key.public_key().clone(),
+            scope: None,
+            not_before: SystemTime::now() - Duration::from_secs(60),
+            validity: None,
+        },
+        Issuer::SelfSigned,
+        &root_key,
+        &mut OsRng,
+    )
+    .unwrap();
+    engine
+        .register_root("root", root.der(), &Actor::cli("test"))
+        .await
+        .unwrap();
+    let (secret, hash) = auth::new_token();
+    engine
+        .store()
+        .create_token(
+            &NewApiToken {
+                token_hash: hash,
+                role: Role::RootAdmin,
+                authority_id: None,
+                operator_id: None,
+                label: "test root admin".into(),
+            },
+            &Actor::cli("test"),
+        )
+        .await
+        .unwrap();
+    let state = AppState::new(engine, RegistryConfig::default())
+        .await
+        .unwrap();
+    Harness {
+        state,
+        root_key,
+        root_cert: root.certificate().clone(),
+        admin: secret,
+        _dir: tempfile::tempdir().unwrap(),
+        _pg: pg,
+    }
+}
+
+impl Harness {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let (status, bytes, _) = self
+            .raw(
+                method,
+                path,
+                token,
+                body.map(|b| ("application/json", b.to_string())),
+                &[],
+            )
+            .await;
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, String)>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            request = request.header("authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let request = match body {
+            Some((content_type, text)) => request
+                .header("content-type", content_type)
+                .body(Body::from(text))
+                .unwrap(),
+            None => request.body(Body::empty()).unwrap(),
+        };
+        let response = router(self.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 10 << 20)
+            .await
+            .unwrap()
+            .to_vec();
+        (status, bytes, headers)
+    }
+
+    /// The offline ceremony: the root key signs a sub-CA CSR.
+    fn sign_with_root(&self, csr_pem: &str, scope: &[&str], profile: Profile, cn: &str) -> String {
+        let csr = CheckedCsr::from_pem(csr_pem.as_bytes()).unwrap();
+        let root = IssuingAuthority::new(
+            self.root_cert.clone(),
+            Publication {
+                crl_url: None,
+                ocsp_url: None,
+                ca_issuers_url: None,
+            },
+        )
+        .unwrap();
+        let cert = issue(
+            &CertificateRequest {
+                profile,
+                subject: SubjectName::new(cn, Some("Test Region"), Some("BE")).unwrap(),
+                public_key: csr.public_key().clone(),
+                scope: Some(NumberingScope::parse(scope.iter().copied()).unwrap()),
+                not_before: SystemTime::now() - Duration::from_secs(60),
+                validity: None,
+            },
+            Issuer::Authority(&root),
+            &self.root_key,
+            &mut OsRng,
+        )
+        .unwrap();
+        cert.to_pem().unwrap()
+    }
+}
+
+fn operator_csr() -> (SoftwareKey, String) {
+    let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+    let der = build_csr(&SubjectName::new("ignored", None, None).unwrap(), &key).unwrap();
+    (
+        key,
+        ca_core::x509::pem_encode("CERTIFICATE REQUEST", &der).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_registry_story() {
+    for (url, pg) in database_urls().await {
+        let label = if pg.is_some() { "postgres" } else { "sqlite" };
+        let h = harness(url, pg).await;
+        let admin = h.admin.clone();
+
+        // A regional CA under the offline root: a CSR comes back, the ceremony signs it.
+        let (status, regional) = h
+            .call("POST", "/v1/authorities", Some(&admin), Some(json!({
+                "name": "europe", "tier": "regional", "parent_id": 1,
+                "scope": ["prefix:33", "prefix:44", "mcc:208", "spc:*"],
+                "subject": {"common_name": "tsca Test Regional CA Europe", "organization": "Test Region", "country": "BE"}})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{label}: {regional}");
+        assert_eq!(regional["status"], "awaiting-certificate");
+        let csr = regional["csr_pem"].as_str().unwrap();
+        let regional_id = regional["id"].as_i64().unwrap();
+
+        // A wrong certificate (scope differs) is refused and changes nothing.
+        let wrong = h.sign_with_root(
+            csr,
+            &["prefix:33"],
+            Profile::RegionalCa,
+            "tsca Test Regional CA Europe",
+        );
+        let (status, body, _) = h
+            .raw(
+                "PUT",
+                &format!("/v1/authorities/{regional_id}/certificate"),
+                Some(&admin),
+                Some(("application/pem-certificate-chain", wrong)),
+                &[],
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+        let good = h.sign_with_root(
+            csr,
+            &["prefix:33", "prefix:44", "mcc:208", "spc:*"],
+            Profile::RegionalCa,
+            "tsca Test Regional CA Europe",
+        );
+        let (status, body, _) = h
+            .raw(
+                "PUT",
+                &format!("/v1/authorities/{regional_id}/certificate"),
+                Some(&admin),
+                Some(("application/pem-certificate-chain", good)),
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+
+        // A national CA under the regional one: issued at once. Out-of-scope is a 422 naming it.
+        let (status, bad) = h
+            .call("POST", "/v1/authorities", Some(&admin), Some(json!({
+                "name": "france", "tier": "national", "parent_id": regional_id, "scope": ["prefix:33", "prefix:49"],
+                "subject": {"common_name": "tsca Test National CA France", "country": "FR"}})))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert!(
+            bad["detail"].as_str().unwrap().contains("prefix:49"),
+            "{bad}"
+        );
+        let (status, national) = h
+            .call("POST", "/v1/authorities", Some(&admin), Some(json!({
+                "name": "france", "tier": "national", "parent_id": regional_id, "scope": ["prefix:33", "mcc:208", "spc:*"],
+                "subject": {"common_name": "tsca Test National CA France", "organization": "Test Regulator", "country": "FR"},
+                "auto_approve": true})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{national}");
+        assert_eq!(national["status"], "active");
+        let national_id = national["id"].as_i64().unwrap();
+
+        // Operators, with their first token.
+        let (status, orange) = h.call("POST", "/v1/operators", Some(&admin), Some(json!({"authority_id": national_id, "name": "Orange", "spc": "F0042", "country": "FR"}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{orange}");
+        let orange_id = orange["operator"]["id"].as_i64().unwrap();
+        let orange_token = orange["token"]["token"].as_str().unwrap().to_owned();
+        let (_, sfr) = h
+            .call(
+                "POST",
+                "/v1/operators",
+                Some(&admin),
+                Some(json!({"authority_id": national_id, "name": "SFR", "country": "FR"})),
+            )
+            .await;
+        let sfr_id = sfr["operator"]["id"].as_i64().unwrap();
+        let sfr_token = sfr["token"]["token"].as_str().unwrap().to_owned();
+
+        // Assignments: outside scope 422, overlap 409, port allowed.
+        let (status, a) = h
+            .call(
+                "POST",
+                "/v1/assignments",
+                Some(&admin),
+                Some(json!({"operator_id": orange_id, "resource": "prefix:4420"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{a}");
+        assert_eq!(a["field"], "resource");
+        let (status, a) = h
+            .call(
+                "POST",
+                "/v1/assignments",
+                Some(&admin),
+                Some(json!({"operator_id": orange_id, "resource": "prefix:3361"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{a}");
+        let orange_assignment = a["id"].as_i64().unwrap();
+        h.call(
+            "POST",
+            "/v1/assignments",
+            Some(&admin),
+            Some(json!({"operator_id": orange_id, "resource": "spc:F0042"})),
+        )
+        .await;
+        let (status, _) = h
+            .call(
+                "POST",
+                "/v1/assignments",
+                Some(&admin),
+                Some(json!({"operator_id": sfr_id, "resource": "range:33612340000+10000"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        let (status, _) = h.call("POST", "/v1/assignments", Some(&admin), Some(json!({"operator_id": sfr_id, "resource": "range:33612340000+10000", "ported_from": orange_id}))).await;
+        assert_eq!(status, StatusCode::CREATED);
+
+        // Enrolment within the assignments, auto-approved: 201 with the certificate.
+        let (_key, csr) = operator_csr();
+        let enrol =
+            json!({"csr": csr, "scope": ["prefix:3361", "spc:F0042"], "profile": "operator"});
+        let (status, bytes, _) = h
+            .raw(
+                "POST",
+                "/v1/enrolments",
+                Some(&orange_token),
+                Some(("application/json", enrol.to_string())),
+                &[("idempotency-key", "k1")],
+            )
+            .await;
+        let issued: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{issued}");
+        let fingerprint = issued["certificate"]["fingerprint"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // The retry returns the same certificate, never a second one.
+        let (status, bytes, _) = h
+            .raw(
+                "POST",
+                "/v1/enrolments",
+                Some(&orange_token),
+                Some(("application/json", enrol.to_string())),
+                &[("idempotency-key", "k1")],
+            )
+            .await;
+        let again: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(status, StatusCode::OK, "{again}");
+        assert_eq!(again["certificate"]["fingerprint"], fingerprint.as_str());
+        // Outside the operator's assignments: 422 naming the resource.
+        let (status, out) = h
+            .call(
+                "POST",
+                "/v1/enrolments",
+                Some(&orange_token),
+                Some(json!({"csr": csr, "scope": ["prefix:3399"]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{out}");
+        assert!(out["detail"].as_str().unwrap().contains("prefix:3399"));
+
+        // The chain repository: public, PEM, leaf first, ETag and 304.
+        let (status, chain, headers) = h
+            .raw(
+                "GET",
+                &format!("/chains/{fingerprint}.pem"),
+                None,
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["content-type"], "application/pem-certificate-chain");
+        let chain = Certificate::load_pem_chain(&chain).unwrap();
+        assert_eq!(chain.len(), 3, "leaf, national, regional");
+        let verified = ca_core::path::verify_path(
+            &[chain.clone(), vec![h.root_cert.clone()]].concat(),
+            std::slice::from_ref(&h.root_cert),
+            SystemTime::now(),
+        )
+        .unwrap();
+        assert!(!verified.certificates().is_empty());
+        let etag = headers["etag"].to_str().unwrap().to_owned();
+        let (status, _, _) = h
+            .raw(
+                "GET",
+                &format!("/chains/{fingerprint}.pem"),
+                None,
+                None,
+                &[("if-none-match", &etag)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED);
+
+        // Lookup: the ported block belongs to SFR; the rest of 3361 to Orange, with its certificate.
+        let (_, who) = h
+            .call("GET", "/v1/lookup/e164/+33619999999", None, None)
+            .await;
+        assert_eq!(who["authorised"][0]["operator_id"], orange_id, "{who}");
+        assert_eq!(
+            who["authorised"][0]["certificates"][0]["fingerprint"],
+            fingerprint.as_str()
+        );
+        let (_, who) = h
+            .call("GET", "/v1/lookup/e164/33612345678", None, None)
+            .await;
+        assert_eq!(who["authorised"].as_array().unwrap().len(), 1);
+        assert_eq!(who["authorised"][0]["operator_id"], sfr_id);
+
+        // Tenant isolation: SFR cannot see or revoke Orange's certificate; nothing changes.
+        let (status, _) = h
+            .call(
+                "POST",
+                &format!("/v1/certificates/{fingerprint}/revoke"),
+                Some(&sfr_token),
+                Some(json!({"reason": "keyCompromise"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = h
+            .call(
+                "POST",
+                "/v1/assignments",
+                Some(&sfr_token),
+                Some(json!({"operator_id": sfr_id, "resource": "prefix:3362"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (_, cert) = h
+            .call(
+                "GET",
+                &format!("/v1/certificates/{fingerprint}"),
+                Some(&orange_token),
+                None,
+            )
+            .await;
+        assert_eq!(cert["status"], "valid");
+
+        // Revocation by its owner; the CRL lists it.
+        let (status, revoked) = h
+            .call(
+                "POST",
+                &format!("/v1/certificates/{fingerprint}/revoke"),
+                Some(&orange_token),
+                Some(json!({"reason": "keyCompromise"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{revoked}");
+        assert_eq!(revoked["status"], "revoked");
+        let (status, crl, headers) = h.raw("GET", "/crl/france.crl", None, None, &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["content-type"], "application/pkix-crl");
+        let crl = ca_core::crl::parse_crl(&crl).unwrap();
+        let serial = revoked["serial"].as_str().unwrap();
+        assert!(
+            crl.entries()
+                .any(|e| hex::encode(e.unwrap().serial.as_bytes()) == serial),
+            "CRL lists the serial"
+        );
+
+        // Withdrawal revokes what no longer fits.
+        let (_key2, csr2) = operator_csr();
+        let (status, second) = h
+            .call(
+                "POST",
+                "/v1/enrolments",
+                Some(&orange_token),
+                Some(json!({"csr": csr2, "scope": ["prefix:3361"]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{second}");
+        let (status, withdrawn) = h
+            .call(
+                "DELETE",
+                &format!("/v1/assignments/{orange_assignment}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{withdrawn}");
+        assert_eq!(
+            withdrawn["revoked_certificates"][0]["revocation_reason"],
+            "privilegeWithdrawn"
+        );
+
+        // Audit: auditors and the root admin read it; operators do not.
+        let (status, _) = h.call("GET", "/v1/audit", Some(&orange_token), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, audit) = h.call("GET", "/v1/audit?after=0", Some(&admin), None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "certificate.revoked"));
+        assert!(matches!(
+            h.state.engine.store().verify_audit_chain().await.unwrap(),
+            ca_store::ChainVerdict::Intact { .. }
+        ));
+
+        // Trust anchors and ops.
+        let (_, anchors) = h.call("GET", "/v1/trust-anchors", None, None).await;
+        assert_eq!(anchors["trust_anchors"].as_array().unwrap().len(), 1);
+        let (status, _) = h.call("GET", "/readyz", None, None).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, metrics, _) = h.raw("GET", "/metrics", None, None, &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(String::from_utf8_lossy(&metrics).contains("tsca_certificates_revoked_total"));
+    }
+}
+
+#[tokio::test]
+async fn bad_input_gets_problem_json_naming_the_field() {
+    let (url, pg) = database_urls().await.remove(0);
+    let h = harness(url, pg).await;
+    let admin = h.admin.clone();
+    // No token, unknown token.
+    let (status, p) = h.call("GET", "/v1/authorities", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(p["type"], "urn:tsca:problem:unauthorized");
+    let (status, _) = h
+        .call("GET", "/v1/authorities", Some("tsca_nope"), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Malformed JSON and a missing field.
+    let (status, bytes, headers) = h
+        .raw(
+            "POST",
+            "/v1/operators",
+            Some(&admin),
+            Some(("application/json", "{not json".into())),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert_eq!(headers["content-type"], "application/problem+json");
+    let (status, p) = h
+        .call(
+            "POST",
+            "/v1/operators",
+            Some(&admin),
+            Some(json!({"authority_id": 1, "country": "FR"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{p}");
+    assert_eq!(p["field"], "name");
+    // Bad scope entry, bad country.
+    let (status, p) = h.call("POST", "/v1/authorities", Some(&admin), Some(json!({"name": "x", "tier": "national", "parent_id": 1, "scope": ["prefix:33a"], "subject": {"common_name": "X"}}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["field"], "scope");
+    let (status, p) = h
+        .call(
+            "POST",
+            "/v1/operators",
+            Some(&admin),
+            Some(json!({"authority_id": 1, "name": "A", "country": "France"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(p["field"], "country");
+    // Oversized body: 413.
+    let big = json!({"authority_id": 1, "name": "x".repeat(100_000), "country": "FR"});
+    let (status, _) = h
+        .call("POST", "/v1/operators", Some(&admin), Some(big))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // Unknown path: problem+json 404.
+    let (status, p) = h.call("GET", "/v1/nothing", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(p["detail"].as_str().unwrap().contains("openapi"));
+    // A chain that does not exist, a malformed fingerprint.
+    let (status, _) = h
+        .call(
+            "GET",
+            &format!("/chains/{}.pem", "0".repeat(64)),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = h.call("GET", "/v1/lookup/e164/33abc", None, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Rate limit: a burst beyond 2× the per-second rate gets 429.
+    let mut limited = false;
+    for _ in 0..150 {
+        let (status, _) = h.call("GET", "/v1/authorities", Some(&admin), None).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "no 429 after 150 rapid requests");
+}
+
+#[tokio::test]
+async fn every_route_is_in_the_openapi_document() {
+    let doc = registry_api::openapi::build();
+    for (path, method) in registry_api::openapi::described() {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+    }
+    // The router's routes (kept in sync by hand with lib.rs; this list fails loudly if a
+    // route is added to one and not the other).
+    let src = include_str!("../src/lib.rs");
+    for line in src
+        .lines()
+        .filter(|l| l.trim_start().starts_with(".route(\""))
+    {
+        let path = line.split('"').nth(1).unwrap();
+        assert!(
+            doc["paths"][path].is_object(),
+            "route {path} missing from openapi.json"
+        );
+    }
+}
