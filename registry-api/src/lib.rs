@@ -148,6 +148,20 @@ impl AppState {
     }
 }
 
+/// The plain-HTTP publication point (DESIGN §5): chains, CRLs, CA certificates and trust
+/// anchors, which relying parties fetch without TLS (a CRL or chain fetch must not itself
+/// need a certificate status check). Mount the OCSP responder next to it.
+pub fn publication_router(state: AppState) -> Router {
+    Router::new()
+        .route("/chains/{file}", get(public::chain))
+        .route("/crl/{file}", get(public::crl))
+        .route("/ca/{file}", get(public::ca_certificate))
+        .route("/v1/trust-anchors", get(public::trust_anchors))
+        .route("/healthz", get(public::healthz))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .with_state(state)
+}
+
 /// The whole registry API.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Parses every YAML file under deploy/ and checks the fields the services need.
+
+The TOML example configs are parsed by the real config loader in `cargo test -p tsca`
+(tsca/src/config.rs, every_example_config_parses); this script covers compose.yaml and the
+Kubernetes manifests, which no Rust code reads.
+"""
+import pathlib
+import sys
+
+import yaml
+
+root = pathlib.Path(__file__).resolve().parent.parent / "deploy"
+problems = []
+
+
+def need(cond, what):
+    if not cond:
+        problems.append(what)
+
+
+compose = yaml.safe_load((root / "compose.yaml").read_text())
+services = compose.get("services", {})
+for name in ["postgres", "migrate", "registry", "ocsp-1", "ocsp-2"]:
+    need(name in services, f"compose.yaml: service {name} missing")
+for name in ["registry", "ocsp-1", "ocsp-2"]:
+    svc = services.get(name, {})
+    need(svc.get("command", [])[:1] == ["serve"], f"compose.yaml: {name} must run `tsca serve`")
+    need("tsca-key-passphrase" in svc.get("secrets", []), f"compose.yaml: {name} needs the key passphrase secret")
+    need("tsca-database-url" in svc.get("secrets", []), f"compose.yaml: {name} needs the database URL secret")
+need(services.get("migrate", {}).get("restart") == "no", "compose.yaml: migrate is a one-shot job")
+
+docs = [d for d in yaml.safe_load_all((root / "kubernetes" / "tsca.yaml").read_text()) if d]
+kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+for kind, name in [("Job", "tsca-migrate"), ("Deployment", "tsca-registry"), ("Deployment", "tsca-ocsp"),
+                   ("HorizontalPodAutoscaler", "tsca-ocsp"), ("Service", "tsca-registry"), ("Service", "tsca-ocsp")]:
+    need((kind, name) in kinds, f"kubernetes: {kind}/{name} missing")
+for d in docs:
+    if d["kind"] != "Deployment":
+        continue
+    spec = d["spec"]["template"]["spec"]
+    need(spec.get("securityContext", {}).get("runAsNonRoot") is True, f"kubernetes: {d['metadata']['name']} must run as non-root")
+    for c in spec["containers"]:
+        need("readinessProbe" in c, f"kubernetes: {d['metadata']['name']}/{c['name']} needs a readiness probe")
+        need(c.get("args", [])[:1] == ["serve"], f"kubernetes: {c['name']} must run `tsca serve`")
+    secret_volumes = [v for v in spec.get("volumes", []) if "secret" in v]
+    need(any(v["secret"]["secretName"] == "tsca-secrets" for v in secret_volumes), f"kubernetes: {d['metadata']['name']} must mount tsca-secrets")
+
+dockerfile = (root / "Dockerfile").read_text()
+need("USER 10001" in dockerfile, "Dockerfile: the runtime stage must run as a non-root user")
+need(dockerfile.count("FROM ") >= 2, "Dockerfile: multi-stage build expected")
+for unit in (root / "systemd").glob("*.service"):
+    text = unit.read_text()
+    need("ExecStart=/usr/local/bin/tsca serve --config" in text, f"{unit.name}: ExecStart must run tsca serve")
+    need("User=tsca" in text, f"{unit.name}: must not run as root")
+
+if problems:
+    print("\n".join(problems))
+    sys.exit(1)
+print(f"deploy/: compose.yaml ({len(services)} services), {len(docs)} Kubernetes objects, Dockerfile and systemd units OK")

@@ -1,0 +1,277 @@
+//! `tsca serve --config FILE`: the TOML configuration, with environment overrides.
+//!
+//! Every key is checked: an unknown key or a bad value is an error naming it. Secrets (the
+//! key passphrase, a database password) come from files or the environment and are never
+//! printed.
+//!
+//! ```toml
+//! [database]
+//! url = "postgres://tsca@db.internal:5432/tsca"     # TSCA_DATABASE_URL overrides
+//!
+//! [keys]
+//! passphrase_file = "/run/secrets/tsca-key-passphrase"  # or TSCA_KEY_PASSPHRASE
+//!
+//! [registry]                      # HTTPS API
+//! listen = "0.0.0.0:8443"         # TSCA_REGISTRY_LISTEN
+//! tls_certificate = "/etc/tsca/tls/cert.pem"
+//! tls_private_key = "/etc/tsca/tls/key.pem"
+//! plain_http = false              # true only behind a TLS-terminating proxy
+//!
+//! [publication]                   # plain HTTP: OCSP, CRLs, chains
+//! listen = "0.0.0.0:8080"         # TSCA_PUBLICATION_LISTEN
+//! base_url = "http://pki.example.net"   # written into certificates; TSCA_PUBLIC_BASE_URL
+//!
+//! [services]
+//! run = ["registry", "ocsp"]      # which parts this process serves
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::CliResult;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Database.
+    pub database: DatabaseSection,
+    /// Keys.
+    #[serde(default)]
+    pub keys: KeysSection,
+    /// HTTPS registry.
+    #[serde(default)]
+    pub registry: RegistrySection,
+    /// Plain-HTTP publication (OCSP, CRLs, chains).
+    #[serde(default)]
+    pub publication: PublicationSection,
+    /// Which parts run.
+    #[serde(default)]
+    pub services: ServicesSection,
+}
+
+/// `[database]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// URL (postgres:// or sqlite://).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A file holding the URL (so the password stays out of the config).
+    #[serde(default)]
+    pub url_file: Option<PathBuf>,
+}
+
+/// `[keys]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSection {
+    /// File holding the passphrase of the service-held keys.
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// `[registry]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySection {
+    /// Address.
+    #[serde(default = "default_registry_listen")]
+    pub listen: SocketAddr,
+    /// TLS certificate chain (PEM).
+    pub tls_certificate: Option<PathBuf>,
+    /// TLS private key (PEM).
+    pub tls_private_key: Option<PathBuf>,
+    /// Serve plain HTTP instead of HTTPS.
+    #[serde(default)]
+    pub plain_http: bool,
+    /// Largest request body.
+    #[serde(default = "default_body_limit")]
+    pub max_body_bytes: usize,
+    /// Requests per second per token.
+    #[serde(default = "default_rate")]
+    pub rate_limit_per_second: f64,
+}
+
+impl Default for RegistrySection {
+    fn default() -> Self {
+        Self {
+            listen: default_registry_listen(),
+            tls_certificate: None,
+            tls_private_key: None,
+            plain_http: false,
+            max_body_bytes: default_body_limit(),
+            rate_limit_per_second: default_rate(),
+        }
+    }
+}
+
+/// `[publication]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicationSection {
+    /// Address.
+    #[serde(default = "default_publication_listen")]
+    pub listen: SocketAddr,
+    /// Base URL written into certificates (CRL DP, AIA OCSP and caIssuers).
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+}
+
+impl Default for PublicationSection {
+    fn default() -> Self {
+        Self { listen: default_publication_listen(), base_url: default_base_url() }
+    }
+}
+
+/// A part of tsca a process can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    /// The HTTPS registry API.
+    Registry,
+    /// The OCSP responder (and the publication point).
+    Ocsp,
+}
+
+/// `[services]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicesSection {
+    /// Parts to run.
+    #[serde(default = "default_parts")]
+    pub run: Vec<Part>,
+}
+
+impl Default for ServicesSection {
+    fn default() -> Self {
+        Self { run: default_parts() }
+    }
+}
+
+fn default_registry_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8443))
+}
+fn default_publication_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_base_url() -> String {
+    "http://127.0.0.1:8080".into()
+}
+fn default_body_limit() -> usize {
+    64 * 1024
+}
+fn default_rate() -> f64 {
+    50.0
+}
+fn default_parts() -> Vec<Part> {
+    vec![Part::Registry, Part::Ocsp]
+}
+
+/// A configuration with its secrets resolved.
+pub struct Resolved {
+    /// The file's settings (after overrides).
+    pub config: Config,
+    /// Database URL (may hold a password: never print).
+    pub database_url: Zeroizing<String>,
+    /// Key passphrase.
+    pub passphrase: Zeroizing<Vec<u8>>,
+}
+
+impl Config {
+    /// Parses TOML text; errors name the key.
+    pub fn parse(text: &str, origin: &Path) -> CliResult<Self> {
+        toml::from_str(text).map_err(|e| format!("{}: {e}", origin.display()).into())
+    }
+
+    /// Reads the file, applies environment overrides and reads the secrets.
+    pub fn load(path: &Path) -> CliResult<Resolved> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+        let mut config = Self::parse(&text, path)?;
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        if let Some(v) = env("TSCA_REGISTRY_LISTEN") {
+            config.registry.listen = v.parse().map_err(|e| format!("TSCA_REGISTRY_LISTEN={v:?}: {e}"))?;
+        }
+        if let Some(v) = env("TSCA_PUBLICATION_LISTEN") {
+            config.publication.listen = v.parse().map_err(|e| format!("TSCA_PUBLICATION_LISTEN={v:?}: {e}"))?;
+        }
+        if let Some(v) = env("TSCA_PUBLIC_BASE_URL") {
+            config.publication.base_url = v;
+        }
+        if !config.publication.base_url.starts_with("http://") {
+            return Err(format!(
+                "publication.base_url {:?} must be an http:// URL (CRL and OCSP URLs are plain HTTP, RFC 5280 / RFC 9919)",
+                config.publication.base_url
+            )
+            .into());
+        }
+        let database_url = match (env("TSCA_DATABASE_URL"), &config.database.url, &config.database.url_file) {
+            (Some(v), _, _) => v,
+            (None, Some(v), _) => v.clone(),
+            (None, None, Some(file)) => std::fs::read_to_string(file)
+                .map_err(|e| format!("database.url_file {}: {e}", file.display()))?
+                .trim()
+                .to_owned(),
+            (None, None, None) => return Err("database.url (or database.url_file, or TSCA_DATABASE_URL) is required".into()),
+        };
+        let passphrase = match (env("TSCA_KEY_PASSPHRASE"), &config.keys.passphrase_file) {
+            (Some(v), _) => v.into_bytes(),
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .map_err(|e| format!("keys.passphrase_file {}: {e}", file.display()))?
+                .trim_end_matches(['\r', '\n'])
+                .as_bytes()
+                .to_vec(),
+            (None, None) => return Err("keys.passphrase_file (or TSCA_KEY_PASSPHRASE) is required".into()),
+        };
+        if passphrase.is_empty() {
+            return Err("the key passphrase is empty".into());
+        }
+        if config.services.run.contains(&Part::Registry)
+            && !config.registry.plain_http
+            && (config.registry.tls_certificate.is_none() || config.registry.tls_private_key.is_none())
+        {
+            return Err("registry.tls_certificate and registry.tls_private_key are required (or set registry.plain_http = true behind a TLS proxy)".into());
+        }
+        Ok(Resolved { config, database_url: Zeroizing::new(database_url), passphrase: Zeroizing::new(passphrase) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let err = Config::parse("[database]\nurl = \"x\"\nport = 5\n", Path::new("t.toml")).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("port"), "{err}");
+        let err = Config::parse("[database]\nurl = \"x\"\n[registry]\nlisten = \"nowhere\"\n", Path::new("t.toml"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("listen"), "{err}");
+        let err = Config::parse("[database]\nurl = \"x\"\n[services]\nrun = [\"web\"]\n", Path::new("t.toml"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("web"), "{err}");
+    }
+
+    #[test]
+    fn every_example_config_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/config");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                if let Err(e) = Config::parse(&text, &path) {
+                    panic!("{e}");
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen > 0, "no example configs in {}", dir.display());
+    }
+}

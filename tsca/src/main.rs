@@ -1,0 +1,253 @@
+//! # tsca: the command
+//!
+//! One binary for every role: `tsca quickstart` (a whole PKI on one machine, no setup),
+//! `tsca serve --config FILE` (production, on PostgreSQL), `tsca ceremony …` (the offline
+//! root), `tsca migrate` and `tsca audit verify`. The work is done by the library crates;
+//! this crate wires them together, reads configuration and talks to people.
+
+mod ceremony;
+mod config;
+mod quickstart;
+mod run;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use ca_core::numbering::NumberingScope;
+use ca_core::profile::{Profile, SubjectName};
+use ca_store::{ChainVerdict, Store};
+use clap::{Parser, Subcommand};
+
+/// Errors shown to the user as one line.
+pub type CliResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+#[derive(Parser)]
+#[command(name = "tsca", version, about = "Trust-anchor PKI for telecom signalling")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A running PKI on this machine: SQLite, an offline root, a regional and a national CA,
+    /// an example operator with a certificate; serves the registry on https://127.0.0.1:8443
+    /// and OCSP/CRLs on http://127.0.0.1:8080. A second run reuses the data.
+    Quickstart {
+        /// Where everything is kept.
+        #[arg(long, default_value = "tsca-data")]
+        data_dir: PathBuf,
+        /// Registry (HTTPS) address.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        registry_addr: std::net::SocketAddr,
+        /// OCSP / CRL / chain (HTTP) address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        publication_addr: std::net::SocketAddr,
+    },
+    /// Serves the registry and/or the OCSP responder from a config file (see deploy/config).
+    Serve {
+        /// The TOML configuration.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Applies database migrations and exits.
+    Migrate {
+        /// Database URL.
+        #[arg(long, env = "TSCA_DATABASE_URL")]
+        database_url: String,
+    },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Offline root ceremonies.
+    Ceremony {
+        #[command(subcommand)]
+        command: CeremonyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recomputes the hash chain; exits 1 naming the first broken entry.
+    Verify {
+        /// Database URL.
+        #[arg(long, env = "TSCA_DATABASE_URL")]
+        database_url: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CeremonyCommand {
+    /// Creates the root key (encrypted) and self-signed certificate in a folder.
+    InitRoot {
+        /// Folder for root-key.pem, root.pem and root-policy.json.
+        #[arg(long)]
+        out: PathBuf,
+        /// Root certificate common name.
+        #[arg(long)]
+        common_name: String,
+        /// Organization.
+        #[arg(long)]
+        organization: String,
+        /// Country (ISO 3166 alpha-2).
+        #[arg(long)]
+        country: String,
+        /// Numbering resources the root may delegate (repeat), e.g. prefix:3 mcc:208 spc:*.
+        #[arg(long = "allow", required = true)]
+        allow: Vec<String>,
+        /// File holding the passphrase (else TSCA_CEREMONY_PASSPHRASE).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Signs a sub-CA CSR with the root key, within the root policy.
+    SignSubca {
+        /// The root folder.
+        #[arg(long)]
+        root: PathBuf,
+        /// The CSR (PEM) from `POST /v1/authorities`.
+        #[arg(long)]
+        csr: PathBuf,
+        /// regional or national.
+        #[arg(long)]
+        tier: String,
+        /// The sub-CA's scope (repeat); must match what the authority was created with.
+        #[arg(long = "scope", required = true)]
+        scope: Vec<String>,
+        /// Subject common name.
+        #[arg(long)]
+        common_name: String,
+        /// Organization.
+        #[arg(long)]
+        organization: Option<String>,
+        /// Country.
+        #[arg(long)]
+        country: Option<String>,
+        /// Where to write the certificate (PEM); install it with PUT /v1/authorities/{id}/certificate.
+        #[arg(long)]
+        out: PathBuf,
+        /// File holding the passphrase (else TSCA_CEREMONY_PASSPHRASE).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TSCA_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tsca: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tsca: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> CliResult<ExitCode> {
+    match command {
+        Command::Quickstart { data_dir, registry_addr, publication_addr } => {
+            quickstart::run(&data_dir, registry_addr, publication_addr).await.map(|()| ExitCode::SUCCESS)
+        }
+        Command::Serve { config } => run::serve_config(&config).await.map(|()| ExitCode::SUCCESS),
+        Command::Migrate { database_url } => {
+            let store = Store::open(&database_url).await?;
+            println!("{}: schema at version {}", store.describe(), ca_store::code_schema_version(store.backend()));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command: AuditCommand::Verify { database_url } } => {
+            let store = Store::open(&database_url).await?;
+            match store.verify_audit_chain().await? {
+                ChainVerdict::Intact { entries, head } => {
+                    println!("audit log intact: {entries} entries, head {head}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                ChainVerdict::Broken { seq, reason } => {
+                    println!("audit log BROKEN at entry {seq}: {reason}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Ceremony { command } => ceremony_command(command).map(|()| ExitCode::SUCCESS),
+    }
+}
+
+fn ceremony_passphrase(file: Option<&Path>) -> CliResult<zeroize::Zeroizing<Vec<u8>>> {
+    let text = match file {
+        Some(f) => std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?,
+        None => std::env::var("TSCA_CEREMONY_PASSPHRASE")
+            .map_err(|_| "give --passphrase-file or set TSCA_CEREMONY_PASSPHRASE")?,
+    };
+    let text = text.trim_end_matches(['\r', '\n']);
+    if text.chars().count() < 12 {
+        return Err("the ceremony passphrase must be at least 12 characters".into());
+    }
+    Ok(zeroize::Zeroizing::new(text.as_bytes().to_vec()))
+}
+
+fn ceremony_command(command: CeremonyCommand) -> CliResult<()> {
+    match command {
+        CeremonyCommand::InitRoot { out, common_name, organization, country, allow, passphrase_file } => {
+            let passphrase = ceremony_passphrase(passphrase_file.as_deref())?;
+            let subject = SubjectName::new(&common_name, Some(&organization), Some(&country))?;
+            let allowed = NumberingScope::parse(allow.iter().map(String::as_str))?;
+            let folder = ceremony::RootFolder(out);
+            let (_, cert) = ceremony::init_root(&folder, &subject, &allowed, &passphrase)?;
+            let fingerprint = hex::encode(ring::digest::digest(&ring::digest::SHA256, &cert.to_der()?));
+            println!("root created in {}\n  certificate {}\n  SHA-256 {fingerprint}\nKeep the folder offline; publish root.pem and its fingerprint.", folder.0.display(), folder.certificate().display());
+            Ok(())
+        }
+        CeremonyCommand::SignSubca { root, csr, tier, scope, common_name, organization, country, out, passphrase_file } => {
+            let passphrase = ceremony_passphrase(passphrase_file.as_deref())?;
+            let profile = match tier.as_str() {
+                "regional" => Profile::RegionalCa,
+                "national" => Profile::NationalCa,
+                other => return Err(format!("--tier {other:?}: use regional or national").into()),
+            };
+            let folder = ceremony::RootFolder(root);
+            let (key, cert, policy) = ceremony::open_root(&folder, &passphrase)?;
+            let csr = std::fs::read(&csr).map_err(|e| format!("cannot read {}: {e}", csr.display()))?;
+            let subject = SubjectName::new(&common_name, organization.as_deref(), country.as_deref())?;
+            let scope = NumberingScope::parse(scope.iter().map(String::as_str))?;
+            let pem = ceremony::sign_subca(&key, &cert, &policy, &csr, profile, &subject, &scope)?;
+            std::fs::write(&out, pem).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            println!("signed: {}\ninstall it: curl --cacert … -X PUT -H 'Authorization: Bearer …' --data-binary @{} https://…/v1/authorities/ID/certificate", out.display(), out.display());
+            Ok(())
+        }
+    }
+}
+
+/// A spinner on stderr for work that takes seconds.
+pub fn spinner(message: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(message.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+/// Writes a secret file readable by its owner only.
+pub fn write_private(path: &Path, bytes: &[u8]) -> CliResult<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    file.write_all(bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,313 @@
+//! `tsca quickstart`: a whole PKI on one machine, with no setup and no database server.
+//!
+//! First run, in the data folder:
+//! 1. `secrets/` (owner-only): the passphrase of the service-held keys, the root ceremony
+//!    passphrase, the admin and example-operator tokens (kept so a second run can print them:
+//!    a quickstart convenience; production tokens are shown once and never stored).
+//! 2. `offline-root/`: the root key (encrypted), certificate and policy — kept out of the
+//!    database, as on a real offline machine.
+//! 3. `tsca.db` (SQLite): the root registered; a regional CA created under it through the
+//!    CSR → ceremony → install path; a national CA issued at once by the regional one; an
+//!    example operator with assignments and an issued certificate in `example-operator/`.
+//! 4. `tls/`: a self-signed certificate for 127.0.0.1 / localhost.
+//!
+//! Then it serves the registry on https://127.0.0.1:8443 and OCSP, CRLs and chains on
+//! http://127.0.0.1:8080. A later run finds `quickstart.json` and only serves.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use ca_core::csr::build_csr;
+use ca_core::keys::{KeyAlgorithm, SoftwareKey};
+use ca_core::numbering::NumberingScope;
+use ca_core::profile::{Profile, SubjectName};
+use ca_service::{AuthorityRequest, Engine, EngineConfig};
+use ca_store::*;
+use rand_core::{OsRng, RngCore};
+use registry_api::{Listener, RegistryConfig};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+use crate::ceremony::{self, RootFolder};
+use crate::run::{serve, Plan};
+use crate::{spinner, write_private, CliResult};
+
+
+/// What a second run needs to know.
+#[derive(Serialize, Deserialize)]
+struct State {
+    operator_fingerprint: String,
+    operator_id: i64,
+    national_id: i64,
+}
+
+struct Paths {
+    root: PathBuf,
+}
+
+impl Paths {
+    fn db(&self) -> PathBuf {
+        self.root.join("tsca.db")
+    }
+    fn secrets(&self) -> PathBuf {
+        self.root.join("secrets")
+    }
+    fn secret(&self, name: &str) -> PathBuf {
+        self.secrets().join(name)
+    }
+    fn state(&self) -> PathBuf {
+        self.root.join("quickstart.json")
+    }
+    fn offline_root(&self) -> RootFolder {
+        RootFolder(self.root.join("offline-root"))
+    }
+    fn operator(&self, name: &str) -> PathBuf {
+        self.root.join("example-operator").join(name)
+    }
+    fn tls(&self, name: &str) -> PathBuf {
+        self.root.join("tls").join(name)
+    }
+}
+
+fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn read_secret(path: &Path) -> CliResult<String> {
+    Ok(std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e} (is the data folder complete?)", path.display()))?
+        .trim()
+        .to_owned())
+}
+
+fn mkdir_private(path: &Path) -> CliResult<()> {
+    std::fs::create_dir_all(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Runs the quickstart.
+pub async fn run(data_dir: &Path, registry: SocketAddr, publication: SocketAddr) -> CliResult<()> {
+    let paths = Paths { root: data_dir.to_path_buf() };
+    let first_run = !paths.state().exists();
+    if first_run && paths.db().exists() {
+        return Err(format!(
+            "{} exists but {} does not: an earlier quickstart stopped half-way. Remove the folder and run again",
+            paths.db().display(),
+            paths.state().display()
+        )
+        .into());
+    }
+    // Bind first: a port in use should fail before any work.
+    let registry_tcp = TcpListener::bind(registry)
+        .await
+        .map_err(|e| format!("cannot listen on {registry}: {e} (is another tsca running? use --registry-addr)"))?;
+    let publication_tcp = TcpListener::bind(publication)
+        .await
+        .map_err(|e| format!("cannot listen on {publication}: {e} (is another tsca running? use --publication-addr)"))?;
+    if first_run {
+        mkdir_private(&paths.root)?;
+        mkdir_private(&paths.secrets())?;
+        write_private(&paths.secret("key-passphrase"), random_secret().as_bytes())?;
+        write_private(&paths.secret("root-ceremony-passphrase"), random_secret().as_bytes())?;
+    }
+    let passphrase = read_secret(&paths.secret("key-passphrase"))?;
+    let store = Store::open(&format!("sqlite://{}", paths.db().display())).await?;
+    let engine = Engine::new(store, passphrase.as_bytes(), EngineConfig::new(format!("http://{publication}")));
+    let state = if first_run {
+        let state = build(&paths, &engine).await?;
+        std::fs::write(paths.state(), serde_json::to_string_pretty(&state)?)?;
+        state
+    } else {
+        serde_json::from_slice(&std::fs::read(paths.state())?)?
+    };
+    let tls = registry_api::tls_config_from_pem_files(&paths.tls("registry.pem"), &paths.tls("registry-key.pem"))?;
+    print_welcome(&paths, &state, registry, publication)?;
+    serve(
+        engine,
+        Plan {
+            registry: Some(Listener::Https(registry_tcp, tls)),
+            publication: Some(publication_tcp),
+            registry_config: RegistryConfig::default(),
+        },
+    )
+    .await
+}
+
+async fn build(paths: &Paths, engine: &Engine) -> CliResult<State> {
+    let actor = Actor::cli("quickstart");
+    let store = engine.store();
+
+    // 2. The offline root.
+    eprintln!("[1/6] root ceremony (offline key in {})", paths.offline_root().0.display());
+    let ceremony_passphrase = read_secret(&paths.secret("root-ceremony-passphrase"))?;
+    let regional_scope = NumberingScope::parse(["prefix:33", "prefix:44", "prefix:49", "mcc:208", "mcc:234", "mcc:262", "spc:*"])?;
+    let (root_key, root_cert) = ceremony::init_root(
+        &paths.offline_root(),
+        &SubjectName::new("tsca Quickstart Root", Some("tsca Quickstart SDO"), Some("CH"))?,
+        &regional_scope,
+        ceremony_passphrase.as_bytes(),
+    )?;
+    let root = engine.register_root("root", &root_cert.to_der()?, &actor).await?;
+
+    // 3. Regional CA: CSR, signed by the offline root, installed.
+    eprintln!("[2/6] regional CA 'europe' (CSR signed by the offline root)");
+    let progress = spinner("generating and encrypting the regional CA key");
+    let regional = engine
+        .create_authority(
+            &AuthorityRequest {
+                name: "europe".into(),
+                tier: Tier::Regional,
+                parent_id: root.id,
+                scope: regional_scope.clone(),
+                subject: SubjectName::new("tsca Quickstart Regional CA Europe", Some("tsca Quickstart Region"), Some("BE"))?,
+                auto_approve: false,
+            },
+            &actor,
+        )
+        .await?;
+    progress.finish_and_clear();
+    let csr = regional.csr_pem.ok_or("the regional CA should wait for the offline root")?;
+    let signed = ceremony::sign_subca(
+        &root_key,
+        &root_cert,
+        &ceremony::RootPolicy { allowed_scope: regional_scope.entries().map(ToString::to_string).collect() },
+        csr.as_bytes(),
+        Profile::RegionalCa,
+        &SubjectName::new("tsca Quickstart Regional CA Europe", Some("tsca Quickstart Region"), Some("BE"))?,
+        &regional_scope,
+    )?;
+    let signed_der = ca_core::x509::Certificate::from_pem(signed.as_bytes())?.to_der()?;
+    engine.install_authority_certificate(regional.authority.id, &signed_der, &actor).await?;
+    drop(root_key);
+
+    // National CA, issued at once by the regional one.
+    eprintln!("[3/6] national CA 'france' (issued by the regional CA)");
+    let progress = spinner("generating the national CA key and its OCSP responder");
+    let national = engine
+        .create_authority(
+            &AuthorityRequest {
+                name: "france".into(),
+                tier: Tier::National,
+                parent_id: regional.authority.id,
+                scope: NumberingScope::parse(["prefix:33", "mcc:208", "spc:*"])?,
+                subject: SubjectName::new("tsca Quickstart National CA France", Some("tsca Quickstart Regulator"), Some("FR"))?,
+                auto_approve: true,
+            },
+            &actor,
+        )
+        .await?
+        .authority;
+    progress.finish_and_clear();
+
+    // The example operator: assignments and a certificate.
+    eprintln!("[4/6] example operator with assignments");
+    let operator = store
+        .create_operator(
+            &NewOperator { authority_id: national.id, name: "Example Telecom".into(), spc: Some("F0042".into()), country: "FR".into() },
+            &actor,
+        )
+        .await?;
+    for resource in ["range:33612340000+10000", "spc:F0042", "plmn:208-01"] {
+        store
+            .create_assignment(
+                &NewAssignment {
+                    authority_id: national.id,
+                    operator_id: operator.id,
+                    resource: resource.parse()?,
+                    valid_from: now() - 60,
+                    valid_to: None,
+                    ported_from: None,
+                },
+                &actor,
+            )
+            .await?;
+    }
+    eprintln!("[5/6] enrolment of the example operator's certificate");
+    let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256)?;
+    let csr = build_csr(&SubjectName::new("Example Telecom", None, None)?, &key)?;
+    let enrolment = store
+        .create_enrolment(
+            &NewEnrolment {
+                operator_id: operator.id,
+                authority_id: national.id,
+                csr_der: csr,
+                requested_scope: NumberingScope::parse(["range:33612340000+10000", "spc:F0042"])?,
+                profile: Profile::Operator.name().into(),
+                idempotency_key: Some("quickstart".into()),
+            },
+            &actor,
+        )
+        .await?
+        .enrolment;
+    let enrolment = store.decide_enrolment(enrolment.id, true, Some("quickstart"), &actor).await?;
+    let certificate = engine.issue_for_enrolment(&enrolment, &actor).await?;
+    let fingerprint = certificate.fingerprint.clone().unwrap_or_default();
+    std::fs::create_dir_all(paths.operator(""))?;
+    write_private(&paths.operator("key.pem"), key.to_pkcs8_pem()?.as_bytes())?;
+    std::fs::write(paths.operator("certificate.pem"), ca_core::x509::pem_encode("CERTIFICATE", certificate.der.as_deref().unwrap_or_default())?)?;
+    std::fs::write(paths.operator("chain.pem"), engine.chain_pem(&certificate).await?)?;
+    std::fs::write(
+        paths.operator("issuer.pem"),
+        ca_core::x509::pem_encode("CERTIFICATE", national.certificate_der.as_deref().unwrap_or_default())?,
+    )?;
+
+    // Tokens (kept in secrets/ so a second run can print them).
+    let (admin_secret, admin_hash) = registry_api::auth::new_token();
+    store
+        .create_token(&NewApiToken { token_hash: admin_hash, role: Role::RootAdmin, authority_id: None, operator_id: None, label: "quickstart root admin".into() }, &actor)
+        .await?;
+    write_private(&paths.secret("admin-token"), admin_secret.as_bytes())?;
+    let (operator_secret, operator_hash) = registry_api::auth::new_token();
+    store
+        .create_token(&NewApiToken { token_hash: operator_hash, role: Role::Operator, authority_id: None, operator_id: Some(operator.id), label: "quickstart example operator".into() }, &actor)
+        .await?;
+    write_private(&paths.secret("operator-token"), operator_secret.as_bytes())?;
+
+    // TLS for the registry.
+    eprintln!("[6/6] TLS certificate for 127.0.0.1 and localhost");
+    std::fs::create_dir_all(paths.tls(""))?;
+    let tls = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
+    std::fs::write(paths.tls("registry.pem"), tls.cert.pem())?;
+    write_private(&paths.tls("registry-key.pem"), tls.key_pair.serialize_pem().as_bytes())?;
+
+    Ok(State { operator_fingerprint: fingerprint, operator_id: operator.id, national_id: national.id })
+}
+
+fn print_welcome(paths: &Paths, state: &State, registry: SocketAddr, publication: SocketAddr) -> CliResult<()> {
+    let admin = read_secret(&paths.secret("admin-token"))?;
+    let operator = read_secret(&paths.secret("operator-token"))?;
+    let d = paths.root.display();
+    let fp = &state.operator_fingerprint;
+    println!(
+        r#"
+tsca is running.
+  registry (HTTPS)        https://{registry}       TLS certificate: {d}/tls/registry.pem
+  OCSP, CRLs, chains      http://{publication}
+  database                {d}/tsca.db
+  offline root            {d}/offline-root/   (in production: a machine that is never online)
+
+Root admin token:        {admin}
+Example operator token:  {operator}
+
+Try it (paste as is):
+  curl --cacert {d}/tls/registry.pem -H 'Authorization: Bearer {admin}' https://{registry}/v1/authorities
+  curl --cacert {d}/tls/registry.pem https://{registry}/v1/lookup/e164/33612345678
+  curl -s http://{publication}/chains/{fp}.pem -o chain.pem
+  openssl verify -CAfile {d}/offline-root/root.pem -untrusted {d}/example-operator/chain.pem {d}/example-operator/certificate.pem
+  openssl ocsp -issuer {d}/example-operator/issuer.pem -cert {d}/example-operator/certificate.pem -url http://{publication}/ocsp -CAfile {d}/offline-root/root.pem -verify_other {d}/example-operator/chain.pem
+  curl --cacert {d}/tls/registry.pem -H 'Authorization: Bearer {operator}' -H 'Content-Type: application/json' -d '{{"reason":"keyCompromise"}}' https://{registry}/v1/certificates/{fp}/revoke
+
+Ctrl-C stops it; run the same command again to continue with the same data.
+"#
+    );
+    Ok(())
+}

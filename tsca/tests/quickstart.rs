@@ -1,0 +1,172 @@
+//! End to end, with real clients: `tsca quickstart` on free ports in a temporary folder, then
+//! the commands it prints, run verbatim by a shell (curl, openssl): list authorities over
+//! HTTPS, look up a number, fetch the chain, `openssl verify`, `openssl ocsp` → good, revoke,
+//! `openssl ocsp` → revoked. Ctrl-C (SIGINT) stops it cleanly; a second run reuses the data.
+//! Skipped (with a message) when curl or openssl is missing; CI installs both.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn have(tool: &str) -> bool {
+    Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+        || Command::new(tool).arg("version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+}
+
+struct Running {
+    child: Child,
+    printed: Vec<String>,
+}
+
+fn start(dir: &std::path::Path, registry: u16, publication: u16) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tsca"))
+        .args(["quickstart", "--data-dir"])
+        .arg(dir)
+        .args(["--registry-addr", &format!("127.0.0.1:{registry}")])
+        .args(["--publication-addr", &format!("127.0.0.1:{publication}")])
+        .env("TSCA_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let done = line.starts_with("Ctrl-C stops it");
+            let _ = tx.send(line);
+            if done {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut printed = Vec::new();
+    while Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(line) => {
+                let done = line.starts_with("Ctrl-C stops it");
+                printed.push(line);
+                if done {
+                    break;
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("quickstart exited early: {status}\n{}", printed.join("\n"));
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    Running { child, printed }
+}
+
+fn wait_ready(publication: u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let ok = Command::new("curl")
+            .args(["-sf", &format!("http://127.0.0.1:{publication}/healthz")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("the publication point never became ready");
+}
+
+fn shell(command: &str) -> (bool, String) {
+    let out = Command::new("bash").args(["-c", command]).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+fn printed_command(printed: &[String], starts: &str) -> String {
+    printed
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with(starts))
+        .unwrap_or_else(|| panic!("no printed command starting with {starts:?}:\n{}", printed.join("\n")))
+        .to_owned()
+}
+
+fn interrupt(child: &mut Child) -> std::process::ExitStatus {
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("tsca did not stop within 30 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn quickstart_commands_work_verbatim() {
+    if !have("curl") || !have("openssl") {
+        eprintln!("skipped: curl or openssl not found");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (registry, publication) = (free_port(), free_port());
+    let mut run = start(&data, registry, publication);
+    wait_ready(publication);
+    let printed = run.printed.clone();
+    let work = dir.path().to_str().unwrap();
+
+    let (ok, out) = shell(&printed_command(&printed, "curl --cacert").replace("curl ", "curl -sf "));
+    assert!(ok && out.contains("\"france\""), "authorities: {out}");
+    let lookup = printed.iter().map(|l| l.trim()).find(|l| l.contains("/v1/lookup/e164/")).unwrap().to_owned();
+    let (ok, out) = shell(&lookup.replace("curl ", "curl -sf "));
+    assert!(ok && out.contains("chain_url"), "lookup: {out}");
+    let (ok, out) = shell(&format!("cd {work} && {}", printed_command(&printed, "curl -s http")));
+    assert!(ok, "chain fetch: {out}");
+    let (ok, out) = shell(&printed_command(&printed, "openssl verify"));
+    assert!(ok && out.contains(": OK"), "openssl verify: {out}");
+    let ocsp = printed_command(&printed, "openssl ocsp");
+    let (ok, out) = shell(&ocsp);
+    assert!(ok && out.contains("Response verify OK") && out.contains(": good"), "openssl ocsp: {out}");
+
+    // Revoke with the printed command, then OCSP says revoked (from the responder's cache,
+    // updated by the revocation event).
+    let revoke = printed.iter().map(|l| l.trim()).find(|l| l.contains("/revoke")).unwrap().to_owned();
+    let (ok, out) = shell(&revoke.replace("curl ", "curl -sf "));
+    assert!(ok && out.contains("\"revoked\""), "revoke: {out}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, out) = shell(&ocsp);
+        if out.contains(": revoked") {
+            assert!(out.contains("Response verify OK"), "{out}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still not revoked: {out}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Ctrl-C: a clean stop.
+    let status = interrupt(&mut run.child);
+    assert!(status.success(), "exit status after SIGINT: {status}");
+
+    // A second run reuses the data: the certificate is still revoked.
+    let mut again = start(&data, registry, publication);
+    wait_ready(publication);
+    let (_, out) = shell(&ocsp);
+    assert!(out.contains(": revoked"), "after restart: {out}");
+    let status = interrupt(&mut again.child);
+    assert!(status.success());
+}
