@@ -255,10 +255,9 @@ impl Engine {
         // Self-signed: its own key must verify its signature.
         let tbs_der = der::Encode::to_der(&cert.tbs_certificate)
             .map_err(|e| ServiceError::Invalid(format!("root certificate: {e}")))?;
-        let signature = cert
-            .signature
-            .as_bytes()
-            .ok_or_else(|| ServiceError::Invalid("root certificate signature is malformed".into()))?;
+        let signature = cert.signature.as_bytes().ok_or_else(|| {
+            ServiceError::Invalid("root certificate signature is malformed".into())
+        })?;
         ca_core::verify::verify_signature(
             &cert.signature_algorithm,
             &cert.tbs_certificate.subject_public_key_info,

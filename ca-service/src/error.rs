@@ -17,9 +17,6 @@ pub enum ServiceError {
         what: &'static str,
         /// What is allowed.
         allowed: String,
-        /// The offending resources.
-        #[source]
-        source: Option<ca_core::Error>,
     },
     /// The request is malformed or not allowed in the current state.
     #[error("{0}")]
@@ -57,7 +54,6 @@ impl ServiceError {
                 .join(", "),
             what,
             allowed: allowed.to_string(),
-            source: None,
         }
     }
 }

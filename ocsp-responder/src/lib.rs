@@ -1,1 +1,209 @@
-//! (being written)
+//! # ocsp-responder: "is this certificate still good?" in microseconds
+//!
+//! The RFC 6960 / RFC 9919 responder of tsca (DESIGN §5–§6). Signing nodes ask it about every
+//! peer certificate they verify, so the common answer comes from memory:
+//!
+//! - **Fast path.** Every certificate's current response is pre-signed (by the CA's delegated
+//!   P-256 responder, never the CA key) and kept in a bounded in-memory cache keyed by
+//!   [`CertIdKey`](ca_core::ocsp::CertIdKey), warmed from the database at start. A request
+//!   with one CertID and no nonce whose answer is cached is served from the cached bytes
+//!   without touching the database or a key: one parse, one hash-map lookup, one write.
+//! - **Live path.** Anything else — a SHA-256 CertID (the database holds SHA-1 responses), a
+//!   serial not in the cache, a never-issued serial, several CertIDs, a nonce — is looked up
+//!   and signed live, with bounded concurrency: when no signing slot frees up within a short
+//!   wait the answer is `tryLater`, so a burst cannot pile up. A nonce-less single answer
+//!   saying that a certificate we issued is good or revoked is cached too (never-issued
+//!   serials are not: random serials must not be able to push real answers out).
+//! - **Freshness.** A background task re-signs cached responses before half their validity
+//!   has passed (storing the SHA-1 ones back in the database for other instances). Revocations
+//!   arrive from the store's subscription (PostgreSQL NOTIFY, or the in-process channel on
+//!   SQLite) and replace the cached answers at once; a lost subscription triggers a full
+//!   reload. A cached answer is never served past its nextUpdate, whatever else fails.
+//! - **Bad input** always gets an OCSP answer, HTTP 200 with an `application/ocsp-response`
+//!   body: malformed DER, a wrong content type, an oversized body or a bad nonce →
+//!   `malformedRequest`; a CertID of an issuer this service does not run → `unauthorized`.
+//!   Never a crash, never an HTML page.
+//!
+//! [`OcspService::router`] gives the routes as an axum `Router` (for mounting next to other
+//! publication routes); [`serve`] and [`serve_router`] drive hyper directly with a header-read
+//! timeout, a request-body timeout and a connection limit, so idle, half-open and slow
+//! clients cannot stop the responder from answering the others.
+
+mod cache;
+mod http;
+mod metrics;
+mod serve;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ca_core::ocsp::IssuerHashes;
+use ca_service::{Engine, ServiceError};
+use ca_store::StoreError;
+
+pub use metrics::OcspMetrics;
+pub use serve::{serve, serve_router};
+
+use crate::cache::Cache;
+
+/// What goes wrong in the responder: at start (reading the database), or behind an answer
+/// (which the client then sees as `internalError`, and the log as this). Boxed payloads keep
+/// the `Result`s of the hot paths small.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OcspError {
+    /// The database could not be read, written or subscribed to.
+    #[error("the OCSP responder cannot use the database: {0}")]
+    Store(#[source] Box<StoreError>),
+    /// The engine could not provide a responder or sign (key unavailable, CA inactive…).
+    #[error("the OCSP responder cannot sign: {0}")]
+    Service(#[source] Box<ServiceError>),
+    /// ca-core refused to encode a response.
+    #[error("cannot encode an OCSP response: {0}")]
+    Core(#[source] Box<ca_core::Error>),
+}
+
+impl From<StoreError> for OcspError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(Box::new(e))
+    }
+}
+
+impl From<ServiceError> for OcspError {
+    fn from(e: ServiceError) -> Self {
+        Self::Service(Box::new(e))
+    }
+}
+
+impl From<ca_core::Error> for OcspError {
+    fn from(e: ca_core::Error) -> Self {
+        Self::Core(Box::new(e))
+    }
+}
+
+/// Settings of the responder and of its HTTP server.
+#[derive(Debug, Clone)]
+pub struct OcspConfig {
+    /// Most CertIDs answered in one OCSPRequest (more → malformedRequest).
+    pub max_requests_per_ocsp_request: usize,
+    /// Most responses kept in memory. Sized to hold every certificate's SHA-1 response (plus
+    /// the SHA-256 ones clients ask for); beyond it arbitrary entries make room.
+    pub max_cache_entries: usize,
+    /// Live signatures (with their database lookups) at the same time.
+    pub live_signing_concurrency: usize,
+    /// How long a request waits for a live-signing slot before the answer is `tryLater`.
+    pub live_signing_wait: Duration,
+    /// Largest request body (POST) or decoded GET request, in octets.
+    pub max_body_bytes: usize,
+    /// How often the refresher re-signs responses past half their validity, drops expired
+    /// ones and re-reads the list of issuers.
+    pub refresh_interval: Duration,
+    /// Time a client has to send a request's headers, from the moment the server waits for
+    /// them (also on an idle keep-alive connection): slow and idle clients are closed.
+    pub header_read_timeout: Duration,
+    /// Time a client has to send a request body once its headers arrived.
+    pub body_read_timeout: Duration,
+    /// Open connections at most; a connection beyond it is closed at once.
+    pub max_connections: usize,
+    /// How long [`serve`] lets requests in flight finish after shutdown is asked for.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for OcspConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            max_requests_per_ocsp_request: 16,
+            max_cache_entries: 2_000_000,
+            live_signing_concurrency: 2 * cores,
+            live_signing_wait: Duration::from_millis(250),
+            max_body_bytes: 64 * 1024,
+            refresh_interval: Duration::from_secs(60),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// An issuer this responder answers for: an active CA whose key (hence whose delegated
+/// responder) is held by this service.
+pub(crate) struct KnownIssuer {
+    pub(crate) issuer_id: i64,
+    pub(crate) hashes: IssuerHashes,
+}
+
+/// The running responder. Cheap to clone. Its two background tasks (revocation listener,
+/// refresher) hold clones and run until the tokio runtime shuts down.
+#[derive(Clone)]
+pub struct OcspService {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) engine: Engine,
+    pub(crate) config: OcspConfig,
+    pub(crate) cache: Cache,
+    pub(crate) issuers: std::sync::RwLock<Arc<Vec<KnownIssuer>>>,
+    /// When the issuers were last read (unix seconds), to rate-limit re-reads on unknown ones.
+    pub(crate) issuers_loaded_at: std::sync::atomic::AtomicI64,
+    /// Serialises issuer re-reads triggered by requests.
+    pub(crate) issuers_reload: tokio::sync::Mutex<()>,
+    pub(crate) live: tokio::sync::Semaphore,
+    /// Wakes the refresher before its interval (after a reload found expired responses).
+    pub(crate) refresh_soon: tokio::sync::Notify,
+    pub(crate) metrics: Arc<OcspMetrics>,
+}
+
+impl OcspService {
+    /// Subscribes to revocations, loads the issuers, warms the cache from the database and
+    /// starts the refresher and the revocation listener (on the current tokio runtime).
+    ///
+    /// The subscription is taken before the warm-up so that a revocation committed while the
+    /// cache loads is applied afterwards rather than lost.
+    pub async fn start(engine: Engine, config: OcspConfig) -> Result<OcspService, OcspError> {
+        let service = OcspService {
+            inner: Arc::new(Inner {
+                live: tokio::sync::Semaphore::new(config.live_signing_concurrency.max(1)),
+                cache: Cache::new(config.max_cache_entries),
+                engine,
+                config,
+                issuers: std::sync::RwLock::new(Arc::new(Vec::new())),
+                issuers_loaded_at: std::sync::atomic::AtomicI64::new(0),
+                issuers_reload: tokio::sync::Mutex::new(()),
+                refresh_soon: tokio::sync::Notify::new(),
+                metrics: Arc::new(OcspMetrics::default()),
+            }),
+        };
+        let subscription = service.inner.engine.store().subscribe().await?;
+        service.reload().await?;
+        let listener = service.clone();
+        tokio::spawn(async move { listener.listen(subscription).await });
+        let refresher = service.clone();
+        tokio::spawn(async move { refresher.refresh_forever().await });
+        Ok(service)
+    }
+
+    /// The counters, for /metrics.
+    pub fn metrics(&self) -> Arc<OcspMetrics> {
+        self.inner.metrics.clone()
+    }
+
+    /// How many responses are cached (fresh or not yet swept).
+    pub fn cached(&self) -> usize {
+        self.inner.cache.len()
+    }
+
+    /// The settings it runs with.
+    pub fn config(&self) -> &OcspConfig {
+        &self.inner.config
+    }
+
+    /// `POST /ocsp`, `GET /ocsp/{base64 request}` (percent-encoded or not), and an OCSP
+    /// `malformedRequest` for any other method on those paths. No fallback route, so the
+    /// router can be merged with others.
+    pub fn router(&self) -> axum::Router {
+        http::router(self.clone())
+    }
+}

@@ -34,6 +34,9 @@ pub use serve::{serve, tls_config_from_pem_files, Listener};
 
 use crate::problem::Problem;
 
+/// A function adding Prometheus exposition lines to /metrics.
+pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// Registry settings.
 #[derive(Debug, Clone)]
 pub struct RegistryConfig {
@@ -68,7 +71,7 @@ pub struct AppState {
     buckets: Arc<Mutex<HashMap<i64, (f64, Instant)>>>,
     /// Counters for /metrics.
     pub metrics: Arc<Metrics>,
-    extra_metrics: Arc<RwLock<Vec<Arc<dyn Fn() -> String + Send + Sync>>>>,
+    extra_metrics: Arc<RwLock<Vec<MetricsSource>>>,
 }
 
 impl AppState {
@@ -90,7 +93,7 @@ impl AppState {
     }
 
     /// Adds text (Prometheus exposition lines) to /metrics, e.g. the OCSP responder's.
-    pub fn add_metrics_source(&self, source: Arc<dyn Fn() -> String + Send + Sync>) {
+    pub fn add_metrics_source(&self, source: MetricsSource) {
         self.extra_metrics
             .write()
             .unwrap_or_else(|p| p.into_inner())

@@ -58,7 +58,8 @@ pub fn init_root(
         )
         .into());
     }
-    std::fs::create_dir_all(&folder.0).map_err(|e| format!("cannot create {}: {e}", folder.0.display()))?;
+    std::fs::create_dir_all(&folder.0)
+        .map_err(|e| format!("cannot create {}: {e}", folder.0.display()))?;
     let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP384)?;
     let certificate = issue(
         &CertificateRequest {
@@ -88,12 +89,20 @@ pub fn init_root(
 }
 
 /// Opens a root folder with the ceremony passphrase.
-pub fn open_root(folder: &RootFolder, passphrase: &[u8]) -> CliResult<(SoftwareKey, Certificate, RootPolicy)> {
+pub fn open_root(
+    folder: &RootFolder,
+    passphrase: &[u8],
+) -> CliResult<(SoftwareKey, Certificate, RootPolicy)> {
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
-    let key_pem = String::from_utf8(read(&folder.key())?).map_err(|_| "root key is not PEM text")?;
+    let key_pem =
+        String::from_utf8(read(&folder.key())?).map_err(|_| "root key is not PEM text")?;
     let progress = spinner("unlocking the root key");
-    let key = SoftwareKey::from_encrypted_pem(&key_pem, passphrase)
-        .map_err(|e| format!("cannot unlock {}: {e} (wrong passphrase?)", folder.key().display()))?;
+    let key = SoftwareKey::from_encrypted_pem(&key_pem, passphrase).map_err(|e| {
+        format!(
+            "cannot unlock {}: {e} (wrong passphrase?)",
+            folder.key().display()
+        )
+    })?;
     progress.finish_and_clear();
     let certificate = Certificate::from_pem(&read(&folder.certificate())?)?;
     let policy: RootPolicy = serde_json::from_slice(&read(&folder.policy())?)?;
@@ -116,7 +125,11 @@ pub fn sign_subca(
     if !outside.is_empty() {
         return Err(format!(
             "the root policy does not allow {}: it allows {allowed}",
-            outside.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            outside
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         )
         .into());
     }
@@ -126,7 +139,11 @@ pub fn sign_subca(
     let csr = CheckedCsr::from_pem(csr_pem)?;
     let root = IssuingAuthority::new(
         root_certificate.clone(),
-        Publication { crl_url: None, ocsp_url: None, ca_issuers_url: None },
+        Publication {
+            crl_url: None,
+            ocsp_url: None,
+            ca_issuers_url: None,
+        },
     )?;
     let certificate = issue(
         &CertificateRequest {

@@ -122,7 +122,10 @@ pub struct PublicationSection {
 
 impl Default for PublicationSection {
     fn default() -> Self {
-        Self { listen: default_publication_listen(), base_url: default_base_url() }
+        Self {
+            listen: default_publication_listen(),
+            base_url: default_base_url(),
+        }
     }
 }
 
@@ -147,7 +150,9 @@ pub struct ServicesSection {
 
 impl Default for ServicesSection {
     fn default() -> Self {
-        Self { run: default_parts() }
+        Self {
+            run: default_parts(),
+        }
     }
 }
 
@@ -188,14 +193,19 @@ impl Config {
 
     /// Reads the file, applies environment overrides and reads the secrets.
     pub fn load(path: &Path) -> CliResult<Resolved> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
         let mut config = Self::parse(&text, path)?;
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         if let Some(v) = env("TSCA_REGISTRY_LISTEN") {
-            config.registry.listen = v.parse().map_err(|e| format!("TSCA_REGISTRY_LISTEN={v:?}: {e}"))?;
+            config.registry.listen = v
+                .parse()
+                .map_err(|e| format!("TSCA_REGISTRY_LISTEN={v:?}: {e}"))?;
         }
         if let Some(v) = env("TSCA_PUBLICATION_LISTEN") {
-            config.publication.listen = v.parse().map_err(|e| format!("TSCA_PUBLICATION_LISTEN={v:?}: {e}"))?;
+            config.publication.listen = v
+                .parse()
+                .map_err(|e| format!("TSCA_PUBLICATION_LISTEN={v:?}: {e}"))?;
         }
         if let Some(v) = env("TSCA_PUBLIC_BASE_URL") {
             config.publication.base_url = v;
@@ -207,14 +217,22 @@ impl Config {
             )
             .into());
         }
-        let database_url = match (env("TSCA_DATABASE_URL"), &config.database.url, &config.database.url_file) {
+        let database_url = match (
+            env("TSCA_DATABASE_URL"),
+            &config.database.url,
+            &config.database.url_file,
+        ) {
             (Some(v), _, _) => v,
             (None, Some(v), _) => v.clone(),
             (None, None, Some(file)) => std::fs::read_to_string(file)
                 .map_err(|e| format!("database.url_file {}: {e}", file.display()))?
                 .trim()
                 .to_owned(),
-            (None, None, None) => return Err("database.url (or database.url_file, or TSCA_DATABASE_URL) is required".into()),
+            (None, None, None) => {
+                return Err(
+                    "database.url (or database.url_file, or TSCA_DATABASE_URL) is required".into(),
+                )
+            }
         };
         let passphrase = match (env("TSCA_KEY_PASSPHRASE"), &config.keys.passphrase_file) {
             (Some(v), _) => v.into_bytes(),
@@ -223,18 +241,25 @@ impl Config {
                 .trim_end_matches(['\r', '\n'])
                 .as_bytes()
                 .to_vec(),
-            (None, None) => return Err("keys.passphrase_file (or TSCA_KEY_PASSPHRASE) is required".into()),
+            (None, None) => {
+                return Err("keys.passphrase_file (or TSCA_KEY_PASSPHRASE) is required".into())
+            }
         };
         if passphrase.is_empty() {
             return Err("the key passphrase is empty".into());
         }
         if config.services.run.contains(&Part::Registry)
             && !config.registry.plain_http
-            && (config.registry.tls_certificate.is_none() || config.registry.tls_private_key.is_none())
+            && (config.registry.tls_certificate.is_none()
+                || config.registry.tls_private_key.is_none())
         {
             return Err("registry.tls_certificate and registry.tls_private_key are required (or set registry.plain_http = true behind a TLS proxy)".into());
         }
-        Ok(Resolved { config, database_url: Zeroizing::new(database_url), passphrase: Zeroizing::new(passphrase) })
+        Ok(Resolved {
+            config,
+            database_url: Zeroizing::new(database_url),
+            passphrase: Zeroizing::new(passphrase),
+        })
     }
 }
 
@@ -244,17 +269,26 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_are_named() {
-        let err = Config::parse("[database]\nurl = \"x\"\nport = 5\n", Path::new("t.toml")).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = Config::parse("[database]\nurl = \"x\"\nport = 5\n", Path::new("t.toml"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("port"), "{err}");
-        let err = Config::parse("[database]\nurl = \"x\"\n[registry]\nlisten = \"nowhere\"\n", Path::new("t.toml"))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = Config::parse(
+            "[database]\nurl = \"x\"\n[registry]\nlisten = \"nowhere\"\n",
+            Path::new("t.toml"),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
         assert!(err.contains("listen"), "{err}");
-        let err = Config::parse("[database]\nurl = \"x\"\n[services]\nrun = [\"web\"]\n", Path::new("t.toml"))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = Config::parse(
+            "[database]\nurl = \"x\"\n[services]\nrun = [\"web\"]\n",
+            Path::new("t.toml"),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
         assert!(err.contains("web"), "{err}");
     }
 

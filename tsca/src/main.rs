@@ -5,6 +5,7 @@
 //! root), `tsca migrate` and `tsca audit verify`. The work is done by the library crates;
 //! this crate wires them together, reads configuration and talks to people.
 
+mod admin;
 mod ceremony;
 mod config;
 mod quickstart;
@@ -22,7 +23,11 @@ use clap::{Parser, Subcommand};
 pub type CliResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 #[derive(Parser)]
-#[command(name = "tsca", version, about = "Trust-anchor PKI for telecom signalling")]
+#[command(
+    name = "tsca",
+    version,
+    about = "Trust-anchor PKI for telecom signalling"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -60,6 +65,13 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Administration through the registry API (authorities, operators, assignments, tokens).
+    Admin {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(subcommand)]
+        command: admin::AdminCommand,
     },
     /// Offline root ceremonies.
     Ceremony {
@@ -136,12 +148,16 @@ enum CeremonyCommand {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TSCA_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("TSCA_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tsca: cannot start the runtime: {e}");
@@ -159,16 +175,26 @@ fn main() -> ExitCode {
 
 async fn dispatch(command: Command) -> CliResult<ExitCode> {
     match command {
-        Command::Quickstart { data_dir, registry_addr, publication_addr } => {
-            quickstart::run(&data_dir, registry_addr, publication_addr).await.map(|()| ExitCode::SUCCESS)
-        }
+        Command::Quickstart {
+            data_dir,
+            registry_addr,
+            publication_addr,
+        } => quickstart::run(&data_dir, registry_addr, publication_addr)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Serve { config } => run::serve_config(&config).await.map(|()| ExitCode::SUCCESS),
         Command::Migrate { database_url } => {
             let store = Store::open(&database_url).await?;
-            println!("{}: schema at version {}", store.describe(), ca_store::code_schema_version(store.backend()));
+            println!(
+                "{}: schema at version {}",
+                store.describe(),
+                ca_store::code_schema_version(store.backend())
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit { command: AuditCommand::Verify { database_url } } => {
+        Command::Audit {
+            command: AuditCommand::Verify { database_url },
+        } => {
             let store = Store::open(&database_url).await?;
             match store.verify_audit_chain().await? {
                 ChainVerdict::Intact { entries, head } => {
@@ -182,12 +208,20 @@ async fn dispatch(command: Command) -> CliResult<ExitCode> {
             }
         }
         Command::Ceremony { command } => ceremony_command(command).map(|()| ExitCode::SUCCESS),
+        Command::Admin {
+            connection,
+            command,
+        } => admin::run(&connection, command)
+            .await
+            .map(|()| ExitCode::SUCCESS),
     }
 }
 
 fn ceremony_passphrase(file: Option<&Path>) -> CliResult<zeroize::Zeroizing<Vec<u8>>> {
     let text = match file {
-        Some(f) => std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?,
+        Some(f) => {
+            std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?
+        }
         None => std::env::var("TSCA_CEREMONY_PASSPHRASE")
             .map_err(|_| "give --passphrase-file or set TSCA_CEREMONY_PASSPHRASE")?,
     };
@@ -200,17 +234,35 @@ fn ceremony_passphrase(file: Option<&Path>) -> CliResult<zeroize::Zeroizing<Vec<
 
 fn ceremony_command(command: CeremonyCommand) -> CliResult<()> {
     match command {
-        CeremonyCommand::InitRoot { out, common_name, organization, country, allow, passphrase_file } => {
+        CeremonyCommand::InitRoot {
+            out,
+            common_name,
+            organization,
+            country,
+            allow,
+            passphrase_file,
+        } => {
             let passphrase = ceremony_passphrase(passphrase_file.as_deref())?;
             let subject = SubjectName::new(&common_name, Some(&organization), Some(&country))?;
             let allowed = NumberingScope::parse(allow.iter().map(String::as_str))?;
             let folder = ceremony::RootFolder(out);
             let (_, cert) = ceremony::init_root(&folder, &subject, &allowed, &passphrase)?;
-            let fingerprint = hex::encode(ring::digest::digest(&ring::digest::SHA256, &cert.to_der()?));
+            let fingerprint =
+                hex::encode(ring::digest::digest(&ring::digest::SHA256, &cert.to_der()?));
             println!("root created in {}\n  certificate {}\n  SHA-256 {fingerprint}\nKeep the folder offline; publish root.pem and its fingerprint.", folder.0.display(), folder.certificate().display());
             Ok(())
         }
-        CeremonyCommand::SignSubca { root, csr, tier, scope, common_name, organization, country, out, passphrase_file } => {
+        CeremonyCommand::SignSubca {
+            root,
+            csr,
+            tier,
+            scope,
+            common_name,
+            organization,
+            country,
+            out,
+            passphrase_file,
+        } => {
             let passphrase = ceremony_passphrase(passphrase_file.as_deref())?;
             let profile = match tier.as_str() {
                 "regional" => Profile::RegionalCa,
@@ -219,11 +271,14 @@ fn ceremony_command(command: CeremonyCommand) -> CliResult<()> {
             };
             let folder = ceremony::RootFolder(root);
             let (key, cert, policy) = ceremony::open_root(&folder, &passphrase)?;
-            let csr = std::fs::read(&csr).map_err(|e| format!("cannot read {}: {e}", csr.display()))?;
-            let subject = SubjectName::new(&common_name, organization.as_deref(), country.as_deref())?;
+            let csr =
+                std::fs::read(&csr).map_err(|e| format!("cannot read {}: {e}", csr.display()))?;
+            let subject =
+                SubjectName::new(&common_name, organization.as_deref(), country.as_deref())?;
             let scope = NumberingScope::parse(scope.iter().map(String::as_str))?;
             let pem = ceremony::sign_subca(&key, &cert, &policy, &csr, profile, &subject, &scope)?;
-            std::fs::write(&out, pem).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            std::fs::write(&out, pem)
+                .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
             println!("signed: {}\ninstall it: curl --cacert … -X PUT -H 'Authorization: Bearer …' --data-binary @{} https://…/v1/authorities/ID/certificate", out.display(), out.display());
             Ok(())
         }
@@ -247,7 +302,10 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> CliResult<()> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     options.mode(0o600);
-    let mut file = options.open(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    file.write_all(bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    file.write_all(bytes)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(())
 }

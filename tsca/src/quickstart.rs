@@ -33,7 +33,6 @@ use crate::ceremony::{self, RootFolder};
 use crate::run::{serve, Plan};
 use crate::{spinner, write_private, CliResult};
 
-
 /// What a second run needs to know.
 #[derive(Serialize, Deserialize)]
 struct State {
@@ -78,7 +77,12 @@ fn random_secret() -> String {
 
 fn read_secret(path: &Path) -> CliResult<String> {
     Ok(std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e} (is the data folder complete?)", path.display()))?
+        .map_err(|e| {
+            format!(
+                "cannot read {}: {e} (is the data folder complete?)",
+                path.display()
+            )
+        })?
         .trim()
         .to_owned())
 }
@@ -96,7 +100,9 @@ fn mkdir_private(path: &Path) -> CliResult<()> {
 
 /// Runs the quickstart.
 pub async fn run(data_dir: &Path, registry: SocketAddr, publication: SocketAddr) -> CliResult<()> {
-    let paths = Paths { root: data_dir.to_path_buf() };
+    let paths = Paths {
+        root: data_dir.to_path_buf(),
+    };
     let first_run = !paths.state().exists();
     if first_run && paths.db().exists() {
         return Err(format!(
@@ -107,21 +113,30 @@ pub async fn run(data_dir: &Path, registry: SocketAddr, publication: SocketAddr)
         .into());
     }
     // Bind first: a port in use should fail before any work.
-    let registry_tcp = TcpListener::bind(registry)
-        .await
-        .map_err(|e| format!("cannot listen on {registry}: {e} (is another tsca running? use --registry-addr)"))?;
-    let publication_tcp = TcpListener::bind(publication)
-        .await
-        .map_err(|e| format!("cannot listen on {publication}: {e} (is another tsca running? use --publication-addr)"))?;
+    let registry_tcp = TcpListener::bind(registry).await.map_err(|e| {
+        format!("cannot listen on {registry}: {e} (is another tsca running? use --registry-addr)")
+    })?;
+    let publication_tcp = TcpListener::bind(publication).await.map_err(|e| {
+        format!(
+            "cannot listen on {publication}: {e} (is another tsca running? use --publication-addr)"
+        )
+    })?;
     if first_run {
         mkdir_private(&paths.root)?;
         mkdir_private(&paths.secrets())?;
         write_private(&paths.secret("key-passphrase"), random_secret().as_bytes())?;
-        write_private(&paths.secret("root-ceremony-passphrase"), random_secret().as_bytes())?;
+        write_private(
+            &paths.secret("root-ceremony-passphrase"),
+            random_secret().as_bytes(),
+        )?;
     }
     let passphrase = read_secret(&paths.secret("key-passphrase"))?;
     let store = Store::open(&format!("sqlite://{}", paths.db().display())).await?;
-    let engine = Engine::new(store, passphrase.as_bytes(), EngineConfig::new(format!("http://{publication}")));
+    let engine = Engine::new(
+        store,
+        passphrase.as_bytes(),
+        EngineConfig::new(format!("http://{publication}")),
+    );
     let state = if first_run {
         let state = build(&paths, &engine).await?;
         std::fs::write(paths.state(), serde_json::to_string_pretty(&state)?)?;
@@ -129,7 +144,10 @@ pub async fn run(data_dir: &Path, registry: SocketAddr, publication: SocketAddr)
     } else {
         serde_json::from_slice(&std::fs::read(paths.state())?)?
     };
-    let tls = registry_api::tls_config_from_pem_files(&paths.tls("registry.pem"), &paths.tls("registry-key.pem"))?;
+    let tls = registry_api::tls_config_from_pem_files(
+        &paths.tls("registry.pem"),
+        &paths.tls("registry-key.pem"),
+    )?;
     print_welcome(&paths, &state, registry, publication)?;
     serve(
         engine,
@@ -147,16 +165,33 @@ async fn build(paths: &Paths, engine: &Engine) -> CliResult<State> {
     let store = engine.store();
 
     // 2. The offline root.
-    eprintln!("[1/6] root ceremony (offline key in {})", paths.offline_root().0.display());
+    eprintln!(
+        "[1/6] root ceremony (offline key in {})",
+        paths.offline_root().0.display()
+    );
     let ceremony_passphrase = read_secret(&paths.secret("root-ceremony-passphrase"))?;
-    let regional_scope = NumberingScope::parse(["prefix:33", "prefix:44", "prefix:49", "mcc:208", "mcc:234", "mcc:262", "spc:*"])?;
+    let regional_scope = NumberingScope::parse([
+        "prefix:33",
+        "prefix:44",
+        "prefix:49",
+        "mcc:208",
+        "mcc:234",
+        "mcc:262",
+        "spc:*",
+    ])?;
     let (root_key, root_cert) = ceremony::init_root(
         &paths.offline_root(),
-        &SubjectName::new("tsca Quickstart Root", Some("tsca Quickstart SDO"), Some("CH"))?,
+        &SubjectName::new(
+            "tsca Quickstart Root",
+            Some("tsca Quickstart SDO"),
+            Some("CH"),
+        )?,
         &regional_scope,
         ceremony_passphrase.as_bytes(),
     )?;
-    let root = engine.register_root("root", &root_cert.to_der()?, &actor).await?;
+    let root = engine
+        .register_root("root", &root_cert.to_der()?, &actor)
+        .await?;
 
     // 3. Regional CA: CSR, signed by the offline root, installed.
     eprintln!("[2/6] regional CA 'europe' (CSR signed by the offline root)");
@@ -168,25 +203,39 @@ async fn build(paths: &Paths, engine: &Engine) -> CliResult<State> {
                 tier: Tier::Regional,
                 parent_id: root.id,
                 scope: regional_scope.clone(),
-                subject: SubjectName::new("tsca Quickstart Regional CA Europe", Some("tsca Quickstart Region"), Some("BE"))?,
+                subject: SubjectName::new(
+                    "tsca Quickstart Regional CA Europe",
+                    Some("tsca Quickstart Region"),
+                    Some("BE"),
+                )?,
                 auto_approve: false,
             },
             &actor,
         )
         .await?;
     progress.finish_and_clear();
-    let csr = regional.csr_pem.ok_or("the regional CA should wait for the offline root")?;
+    let csr = regional
+        .csr_pem
+        .ok_or("the regional CA should wait for the offline root")?;
     let signed = ceremony::sign_subca(
         &root_key,
         &root_cert,
-        &ceremony::RootPolicy { allowed_scope: regional_scope.entries().map(ToString::to_string).collect() },
+        &ceremony::RootPolicy {
+            allowed_scope: regional_scope.entries().map(ToString::to_string).collect(),
+        },
         csr.as_bytes(),
         Profile::RegionalCa,
-        &SubjectName::new("tsca Quickstart Regional CA Europe", Some("tsca Quickstart Region"), Some("BE"))?,
+        &SubjectName::new(
+            "tsca Quickstart Regional CA Europe",
+            Some("tsca Quickstart Region"),
+            Some("BE"),
+        )?,
         &regional_scope,
     )?;
     let signed_der = ca_core::x509::Certificate::from_pem(signed.as_bytes())?.to_der()?;
-    engine.install_authority_certificate(regional.authority.id, &signed_der, &actor).await?;
+    engine
+        .install_authority_certificate(regional.authority.id, &signed_der, &actor)
+        .await?;
     drop(root_key);
 
     // National CA, issued at once by the regional one.
@@ -199,7 +248,11 @@ async fn build(paths: &Paths, engine: &Engine) -> CliResult<State> {
                 tier: Tier::National,
                 parent_id: regional.authority.id,
                 scope: NumberingScope::parse(["prefix:33", "mcc:208", "spc:*"])?,
-                subject: SubjectName::new("tsca Quickstart National CA France", Some("tsca Quickstart Regulator"), Some("FR"))?,
+                subject: SubjectName::new(
+                    "tsca Quickstart National CA France",
+                    Some("tsca Quickstart Regulator"),
+                    Some("FR"),
+                )?,
                 auto_approve: true,
             },
             &actor,
@@ -212,7 +265,12 @@ async fn build(paths: &Paths, engine: &Engine) -> CliResult<State> {
     eprintln!("[4/6] example operator with assignments");
     let operator = store
         .create_operator(
-            &NewOperator { authority_id: national.id, name: "Example Telecom".into(), spc: Some("F0042".into()), country: "FR".into() },
+            &NewOperator {
+                authority_id: national.id,
+                name: "Example Telecom".into(),
+                spc: Some("F0042".into()),
+                country: "FR".into(),
+            },
             &actor,
         )
         .await?;
@@ -248,41 +306,86 @@ async fn build(paths: &Paths, engine: &Engine) -> CliResult<State> {
         )
         .await?
         .enrolment;
-    let enrolment = store.decide_enrolment(enrolment.id, true, Some("quickstart"), &actor).await?;
+    let enrolment = store
+        .decide_enrolment(enrolment.id, true, Some("quickstart"), &actor)
+        .await?;
     let certificate = engine.issue_for_enrolment(&enrolment, &actor).await?;
     let fingerprint = certificate.fingerprint.clone().unwrap_or_default();
     std::fs::create_dir_all(paths.operator(""))?;
     write_private(&paths.operator("key.pem"), key.to_pkcs8_pem()?.as_bytes())?;
-    std::fs::write(paths.operator("certificate.pem"), ca_core::x509::pem_encode("CERTIFICATE", certificate.der.as_deref().unwrap_or_default())?)?;
-    std::fs::write(paths.operator("chain.pem"), engine.chain_pem(&certificate).await?)?;
+    std::fs::write(
+        paths.operator("certificate.pem"),
+        ca_core::x509::pem_encode(
+            "CERTIFICATE",
+            certificate.der.as_deref().unwrap_or_default(),
+        )?,
+    )?;
+    std::fs::write(
+        paths.operator("chain.pem"),
+        engine.chain_pem(&certificate).await?,
+    )?;
     std::fs::write(
         paths.operator("issuer.pem"),
-        ca_core::x509::pem_encode("CERTIFICATE", national.certificate_der.as_deref().unwrap_or_default())?,
+        ca_core::x509::pem_encode(
+            "CERTIFICATE",
+            national.certificate_der.as_deref().unwrap_or_default(),
+        )?,
     )?;
 
     // Tokens (kept in secrets/ so a second run can print them).
     let (admin_secret, admin_hash) = registry_api::auth::new_token();
     store
-        .create_token(&NewApiToken { token_hash: admin_hash, role: Role::RootAdmin, authority_id: None, operator_id: None, label: "quickstart root admin".into() }, &actor)
+        .create_token(
+            &NewApiToken {
+                token_hash: admin_hash,
+                role: Role::RootAdmin,
+                authority_id: None,
+                operator_id: None,
+                label: "quickstart root admin".into(),
+            },
+            &actor,
+        )
         .await?;
     write_private(&paths.secret("admin-token"), admin_secret.as_bytes())?;
     let (operator_secret, operator_hash) = registry_api::auth::new_token();
     store
-        .create_token(&NewApiToken { token_hash: operator_hash, role: Role::Operator, authority_id: None, operator_id: Some(operator.id), label: "quickstart example operator".into() }, &actor)
+        .create_token(
+            &NewApiToken {
+                token_hash: operator_hash,
+                role: Role::Operator,
+                authority_id: None,
+                operator_id: Some(operator.id),
+                label: "quickstart example operator".into(),
+            },
+            &actor,
+        )
         .await?;
     write_private(&paths.secret("operator-token"), operator_secret.as_bytes())?;
 
     // TLS for the registry.
     eprintln!("[6/6] TLS certificate for 127.0.0.1 and localhost");
     std::fs::create_dir_all(paths.tls(""))?;
-    let tls = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
+    let tls =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
     std::fs::write(paths.tls("registry.pem"), tls.cert.pem())?;
-    write_private(&paths.tls("registry-key.pem"), tls.key_pair.serialize_pem().as_bytes())?;
+    write_private(
+        &paths.tls("registry-key.pem"),
+        tls.key_pair.serialize_pem().as_bytes(),
+    )?;
 
-    Ok(State { operator_fingerprint: fingerprint, operator_id: operator.id, national_id: national.id })
+    Ok(State {
+        operator_fingerprint: fingerprint,
+        operator_id: operator.id,
+        national_id: national.id,
+    })
 }
 
-fn print_welcome(paths: &Paths, state: &State, registry: SocketAddr, publication: SocketAddr) -> CliResult<()> {
+fn print_welcome(
+    paths: &Paths,
+    state: &State,
+    registry: SocketAddr,
+    publication: SocketAddr,
+) -> CliResult<()> {
     let admin = read_secret(&paths.secret("admin-token"))?;
     let operator = read_secret(&paths.secret("operator-token"))?;
     let d = paths.root.display();

@@ -35,13 +35,19 @@ pub async fn serve(engine: Engine, plan: Plan) -> CliResult<()> {
     };
     let abandoned = engine.start_up(grace).await?;
     if !abandoned.is_empty() {
-        tracing::warn!(count = abandoned.len(), "interrupted issuance reconciled at start-up");
+        tracing::warn!(
+            count = abandoned.len(),
+            "interrupted issuance reconciled at start-up"
+        );
     }
     let state = AppState::new(engine.clone(), plan.registry_config).await?;
     let ocsp = if plan.publication.is_some() {
-        let service = ocsp_responder::OcspService::start(engine.clone(), ocsp_responder::OcspConfig::default())
-            .await
-            .map_err(|e| format!("cannot start the OCSP responder: {e}"))?;
+        let service = ocsp_responder::OcspService::start(
+            engine.clone(),
+            ocsp_responder::OcspConfig::default(),
+        )
+        .await
+        .map_err(|e| format!("cannot start the OCSP responder: {e}"))?;
         let metrics = service.metrics();
         state.add_metrics_source(Arc::new(move || metrics.render_prometheus()));
         Some(service)
@@ -62,7 +68,11 @@ pub async fn serve(engine: Engine, plan: Plan) -> CliResult<()> {
     if let (Some(tcp), Some(ocsp)) = (plan.publication, &ocsp) {
         let app = publication_router(state.clone()).merge(ocsp.router());
         let stop = wait_for(stop_rx.clone());
-        tasks.push(tokio::spawn(registry_api::serve(Listener::Http(tcp), app, stop)));
+        tasks.push(tokio::spawn(registry_api::serve(
+            Listener::Http(tcp),
+            app,
+            stop,
+        )));
     }
     shutdown_signal().await;
     eprintln!("\nshutting down: finishing requests in flight…");
@@ -71,7 +81,10 @@ pub async fn serve(engine: Engine, plan: Plan) -> CliResult<()> {
         let _ = task.await;
     }
     engine.store().close().await;
-    eprintln!("stopped; every committed write is in {}", engine.store().describe());
+    eprintln!(
+        "stopped; every committed write is in {}",
+        engine.store().describe()
+    );
     Ok(())
 }
 
@@ -107,7 +120,11 @@ pub async fn serve_config(path: &Path) -> CliResult<()> {
     let config = &resolved.config;
     let store = Store::open(&resolved.database_url).await?;
     tracing::info!(database = %store.describe(), "database open");
-    let engine = Engine::new(store, &resolved.passphrase, EngineConfig::new(config.publication.base_url.clone()));
+    let engine = Engine::new(
+        store,
+        &resolved.passphrase,
+        EngineConfig::new(config.publication.base_url.clone()),
+    );
     let registry = if config.services.run.contains(&Part::Registry) {
         let tcp = TcpListener::bind(config.registry.listen)
             .await
@@ -115,7 +132,10 @@ pub async fn serve_config(path: &Path) -> CliResult<()> {
         Some(if config.registry.plain_http {
             Listener::Http(tcp)
         } else {
-            let (Some(cert), Some(key)) = (&config.registry.tls_certificate, &config.registry.tls_private_key) else {
+            let (Some(cert), Some(key)) = (
+                &config.registry.tls_certificate,
+                &config.registry.tls_private_key,
+            ) else {
                 return Err("registry TLS files are required".into());
             };
             Listener::Https(tcp, registry_api::tls_config_from_pem_files(cert, key)?)

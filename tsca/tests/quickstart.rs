@@ -12,12 +12,26 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn have(tool: &str) -> bool {
-    Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
-        || Command::new(tool).arg("version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+    Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+        || Command::new(tool)
+            .arg("version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
 }
 
 struct Running {
@@ -87,7 +101,11 @@ fn wait_ready(publication: u16) {
 
 fn shell(command: &str) -> (bool, String) {
     let out = Command::new("bash").args(["-c", command]).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -96,12 +114,20 @@ fn printed_command(printed: &[String], starts: &str) -> String {
         .iter()
         .map(|l| l.trim())
         .find(|l| l.starts_with(starts))
-        .unwrap_or_else(|| panic!("no printed command starting with {starts:?}:\n{}", printed.join("\n")))
+        .unwrap_or_else(|| {
+            panic!(
+                "no printed command starting with {starts:?}:\n{}",
+                printed.join("\n")
+            )
+        })
         .to_owned()
 }
 
 fn interrupt(child: &mut Child) -> std::process::ExitStatus {
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -129,22 +155,92 @@ fn quickstart_commands_work_verbatim() {
     let printed = run.printed.clone();
     let work = dir.path().to_str().unwrap();
 
-    let (ok, out) = shell(&printed_command(&printed, "curl --cacert").replace("curl ", "curl -sf "));
+    let (ok, out) =
+        shell(&printed_command(&printed, "curl --cacert").replace("curl ", "curl -sf "));
     assert!(ok && out.contains("\"france\""), "authorities: {out}");
-    let lookup = printed.iter().map(|l| l.trim()).find(|l| l.contains("/v1/lookup/e164/")).unwrap().to_owned();
+    let lookup = printed
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.contains("/v1/lookup/e164/"))
+        .unwrap()
+        .to_owned();
     let (ok, out) = shell(&lookup.replace("curl ", "curl -sf "));
     assert!(ok && out.contains("chain_url"), "lookup: {out}");
-    let (ok, out) = shell(&format!("cd {work} && {}", printed_command(&printed, "curl -s http")));
+    let (ok, out) = shell(&format!(
+        "cd {work} && {}",
+        printed_command(&printed, "curl -s http")
+    ));
     assert!(ok, "chain fetch: {out}");
     let (ok, out) = shell(&printed_command(&printed, "openssl verify"));
     assert!(ok && out.contains(": OK"), "openssl verify: {out}");
     let ocsp = printed_command(&printed, "openssl ocsp");
     let (ok, out) = shell(&ocsp);
-    assert!(ok && out.contains("Response verify OK") && out.contains(": good"), "openssl ocsp: {out}");
+    assert!(
+        ok && out.contains("Response verify OK") && out.contains(": good"),
+        "openssl ocsp: {out}"
+    );
+
+    // `tsca admin` talks to the same registry; a refused request names the field.
+    let admin_token = printed
+        .iter()
+        .find_map(|l| l.strip_prefix("Root admin token:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let admin = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tsca"))
+            .args([
+                "admin",
+                "--registry",
+                &format!("https://127.0.0.1:{registry}"),
+                "--token",
+                &admin_token,
+                "--cacert",
+            ])
+            .arg(data.join("tls/registry.pem"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = admin(&[
+        "create-operator",
+        "--authority",
+        "3",
+        "--name",
+        "Acme Mobile",
+        "--country",
+        "FR",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Acme Mobile"));
+    let out = admin(&[
+        "create-operator",
+        "--authority",
+        "3",
+        "--name",
+        "Bad",
+        "--country",
+        "France",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("field country"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Revoke with the printed command, then OCSP says revoked (from the responder's cache,
     // updated by the revocation event).
-    let revoke = printed.iter().map(|l| l.trim()).find(|l| l.contains("/revoke")).unwrap().to_owned();
+    let revoke = printed
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.contains("/revoke"))
+        .unwrap()
+        .to_owned();
     let (ok, out) = shell(&revoke.replace("curl ", "curl -sf "));
     assert!(ok && out.contains("\"revoked\""), "revoke: {out}");
     let deadline = Instant::now() + Duration::from_secs(10);

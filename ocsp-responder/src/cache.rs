@@ -1,0 +1,691 @@
+//! The response cache, and the tasks that keep it true: warm-up, revocation events,
+//! re-signing before half-life.
+//!
+//! Three writers race for an entry, and the rules below keep a revoked certificate from ever
+//! being shown as good again by this instance:
+//!
+//! 1. The revocation listener replaces both CertID entries of a revoked certificate and bumps
+//!    the cache *generation*. It takes the stored response only if it was signed at or after
+//!    the revocation; an older one (a re-signing that raced the revocation) is re-signed and
+//!    stored again.
+//! 2. A live answer is inserted only if the generation has not moved since before its
+//!    database read (a revocation may have been applied in between, and the live answer may
+//!    predate it).
+//! 3. The refresher replaces an entry only if it is still the very entry it re-signed
+//!    (compare-and-swap on the `Arc`); after storing a re-signed SHA-1 response it re-reads the
+//!    certificate, and if a revocation slipped in between it stores and caches the revoked
+//!    answer itself.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, SystemTime};
+
+use axum::http::HeaderValue;
+use bytes::Bytes;
+use ca_core::ocsp::{CertIdHash, CertIdKey, CertStatusAnswer, IssuerHashes, SingleAnswer};
+use ca_core::x509::Certificate;
+use ca_service::{from_timestamp, to_timestamp, Engine, IssuerResponder};
+use ca_store::{now, OcspResponseRecord, StoreError, StoreEvent, Subscription, Timestamp};
+
+use crate::{KnownIssuer, OcspError, OcspService};
+
+/// Rows per page when warming from the database.
+const WARM_PAGE: i64 = 10_000;
+
+/// How often (at most) an unknown issuer in a request makes us re-read the authorities: a CA
+/// created after start is answered for within seconds, and a flood of CertIDs of foreign
+/// issuers costs at most one query per period.
+const ISSUER_REREAD_SECS: i64 = 5;
+
+/// 9999-12-31T23:59:59Z, the last instant an HTTP date can name.
+const LAST_HTTP_DATE: Timestamp = 253_402_300_799;
+
+/// One signed answer, with the HTTP headers that go with it computed once.
+#[derive(Debug)]
+pub(crate) struct Cached {
+    pub(crate) der: Bytes,
+    pub(crate) this_update: Timestamp,
+    pub(crate) next_update: Timestamp,
+    /// `"<hex SHA-256 of der>"`.
+    pub(crate) etag: HeaderValue,
+    /// thisUpdate as an HTTP date.
+    pub(crate) last_modified: HeaderValue,
+    /// nextUpdate as an HTTP date.
+    pub(crate) expires: HeaderValue,
+    /// The certificate it is about (every cached answer is about one we issued).
+    pub(crate) certificate_id: i64,
+    pub(crate) issuer_id: i64,
+}
+
+impl Cached {
+    pub(crate) fn new(
+        der: Bytes,
+        this_update: Timestamp,
+        next_update: Timestamp,
+        certificate_id: i64,
+        issuer_id: i64,
+    ) -> Self {
+        let digest = ring::digest::digest(&ring::digest::SHA256, &der);
+        // httpdate panics past the year 9999: clamp (a response can only claim such a date
+        // through a misconfigured validity, which must not take the responder down).
+        let date = |t: Timestamp| {
+            let t = t.clamp(0, LAST_HTTP_DATE);
+            HeaderValue::from_str(&httpdate::fmt_http_date(from_timestamp(t)))
+                .unwrap_or_else(|_| HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"))
+        };
+        Self {
+            etag: HeaderValue::from_str(&format!("\"{}\"", hex::encode(digest.as_ref())))
+                .unwrap_or_else(|_| HeaderValue::from_static("\"\"")),
+            last_modified: date(this_update),
+            expires: date(next_update),
+            der,
+            this_update,
+            next_update,
+            certificate_id,
+            issuer_id,
+        }
+    }
+
+    fn from_record(record: &OcspResponseRecord) -> Self {
+        Self::new(
+            Bytes::from(record.der.clone()),
+            record.this_update,
+            record.next_update,
+            record.certificate_id,
+            record.issuer_id,
+        )
+    }
+
+    /// Whether it may still be served at `now` (strictly before nextUpdate).
+    pub(crate) fn is_fresh(&self, now: Timestamp) -> bool {
+        now < self.next_update
+    }
+
+    /// Whether it has passed half its validity and should be re-signed.
+    fn is_due(&self, now: Timestamp) -> bool {
+        now >= self.this_update + (self.next_update - self.this_update) / 2
+    }
+}
+
+type Map = HashMap<CertIdKey, Arc<Cached>>;
+
+/// A bounded map from CertID to answer.
+///
+/// When full, an arbitrary entry makes room for a pre-signed (stored) answer; a live answer
+/// is only added while there is room. The cache is sized to hold every certificate, so
+/// eviction only bounds memory; and live answers (which an attacker can cause) never push
+/// pre-signed ones out.
+pub(crate) struct Cache {
+    map: RwLock<Map>,
+    capacity: usize,
+    generation: AtomicU64,
+}
+
+impl Cache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            map: RwLock::new(HashMap::new()),
+            capacity: capacity.max(1),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    // A panic while holding the lock leaves the map consistent (every mutation is a single
+    // HashMap call), so a poisoned lock is used as is rather than taking the responder down.
+    fn read(&self) -> RwLockReadGuard<'_, Map> {
+        self.map.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Map> {
+        self.map.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    /// The answer for `key` if it may still be served at `now`.
+    pub(crate) fn get(&self, key: &CertIdKey, now: Timestamp) -> Option<Arc<Cached>> {
+        self.read().get(key).filter(|c| c.is_fresh(now)).cloned()
+    }
+
+    /// The generation: moves whenever revocations are applied or everything is reloaded.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    fn insert_evicting(map: &mut Map, capacity: usize, key: CertIdKey, value: Arc<Cached>) {
+        if map.len() >= capacity && !map.contains_key(&key) {
+            if let Some(victim) = map.keys().next().copied() {
+                map.remove(&victim);
+            }
+        }
+        map.insert(key, value);
+    }
+
+    /// Inserts or replaces a pre-signed answer, evicting an arbitrary entry when full.
+    #[cfg(test)]
+    pub(crate) fn insert(&self, key: CertIdKey, value: Arc<Cached>) {
+        Self::insert_evicting(&mut self.write(), self.capacity, key, value);
+    }
+
+    /// Inserts a live answer read at `generation`, unless revocations were applied since or
+    /// the cache is full. Returns whether it was inserted.
+    pub(crate) fn insert_live(&self, key: CertIdKey, value: Arc<Cached>, generation: u64) -> bool {
+        let mut map = self.write();
+        // Checked under the write lock: apply_revocation bumps the generation under it too.
+        if self.generation() != generation
+            || (map.len() >= self.capacity && !map.contains_key(&key))
+        {
+            return false;
+        }
+        map.insert(key, value);
+        true
+    }
+
+    /// Replaces `key`'s entry with `new` only if it still is `old`.
+    fn replace_if_same(&self, key: CertIdKey, old: &Arc<Cached>, new: Arc<Cached>) -> bool {
+        let mut map = self.write();
+        match map.get_mut(&key) {
+            Some(current) if Arc::ptr_eq(current, old) => {
+                *current = new;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn remove_if_same(&self, key: &CertIdKey, old: &Arc<Cached>) {
+        let mut map = self.write();
+        if map
+            .get(key)
+            .is_some_and(|current| Arc::ptr_eq(current, old))
+        {
+            map.remove(key);
+        }
+    }
+
+    fn contains(&self, key: &CertIdKey) -> bool {
+        self.read().contains_key(key)
+    }
+
+    /// Applies a revocation: each key gets its new answer, or loses its entry.
+    fn apply(&self, updates: &[(CertIdKey, Option<Arc<Cached>>)]) {
+        let mut map = self.write();
+        for (key, value) in updates {
+            match value {
+                Some(value) => Self::insert_evicting(&mut map, self.capacity, *key, value.clone()),
+                None => {
+                    map.remove(key);
+                }
+            }
+        }
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Replaces everything (a warm-up or a resynchronisation).
+    fn replace_all(&self, fresh: Map) {
+        let mut map = self.write();
+        *map = fresh;
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Entries past half their validity (expired ones included).
+    fn due(&self, now: Timestamp) -> Vec<(CertIdKey, Arc<Cached>)> {
+        self.read()
+            .iter()
+            .filter(|(_, c)| c.is_due(now))
+            .map(|(k, c)| (*k, c.clone()))
+            .collect()
+    }
+}
+
+/// Splits stored CertID key bytes (issuerNameHash ‖ issuerKeyHash ‖ serial, as
+/// `ca_service::cert_id_key_bytes` writes them) into a key.
+pub(crate) fn key_from_stored(hash: CertIdHash, bytes: &[u8]) -> Option<CertIdKey> {
+    let n = hash.output_len();
+    if bytes.len() <= 2 * n {
+        return None;
+    }
+    CertIdKey::new(hash, &bytes[..n], &bytes[n..2 * n], &bytes[2 * n..]).ok()
+}
+
+/// Signs one answer for `key` (any hash algorithm) with `responder`, valid for the engine's
+/// OCSP validity from now.
+pub(crate) fn sign_one(
+    engine: &Engine,
+    responder: &IssuerResponder,
+    key: CertIdKey,
+    status: CertStatusAnswer,
+    certificate_id: i64,
+) -> Result<Cached, OcspError> {
+    let (der, this_update, next_update) = sign_answers(engine, responder, &[(key, status)], None)?;
+    Ok(Cached::new(
+        der,
+        this_update,
+        next_update,
+        certificate_id,
+        responder.issuer_id,
+    ))
+}
+
+/// Signs a response with one SingleResponse per `(key, status)`, thisUpdate now, nextUpdate
+/// after the engine's OCSP validity; returns it with its thisUpdate and nextUpdate.
+pub(crate) fn sign_answers(
+    engine: &Engine,
+    responder: &IssuerResponder,
+    answers: &[(CertIdKey, CertStatusAnswer)],
+    nonce: Option<&[u8]>,
+) -> Result<(Bytes, Timestamp, Timestamp), OcspError> {
+    // Whole seconds, as on the wire, so that the headers match the response exactly.
+    let this_update = from_timestamp(to_timestamp(SystemTime::now()));
+    let next_update = this_update + engine.config().ocsp_validity;
+    let singles: Vec<SingleAnswer> = answers
+        .iter()
+        .map(|(cert_id, status)| SingleAnswer {
+            cert_id: *cert_id,
+            status: *status,
+            this_update,
+            next_update,
+        })
+        .collect();
+    let der = responder
+        .responder
+        .sign_response(&singles, this_update, nonce)?;
+    Ok((
+        Bytes::from(der),
+        to_timestamp(this_update),
+        to_timestamp(next_update),
+    ))
+}
+
+impl OcspService {
+    pub(crate) fn issuers(&self) -> Arc<Vec<KnownIssuer>> {
+        self.inner
+            .issuers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    async fn load_issuers(&self) -> Result<(), StoreError> {
+        let mut issuers = Vec::new();
+        for authority in self.inner.engine.store().authorities().await? {
+            // Only CAs whose key is held here can have a delegated responder; an offline
+            // root's CertIDs get `unauthorized`.
+            let (Some(der), Some(_)) = (&authority.certificate_der, authority.key_id) else {
+                continue;
+            };
+            match Certificate::from_der(der).and_then(|c| IssuerHashes::new(&c)) {
+                Ok(hashes) => issuers.push(KnownIssuer {
+                    issuer_id: authority.id,
+                    hashes,
+                }),
+                Err(e) => tracing::warn!(authority = %authority.name, error = %e,
+                    "CA certificate unreadable; not answering for it"),
+            }
+        }
+        *self
+            .inner
+            .issuers
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(issuers);
+        self.inner.issuers_loaded_at.store(now(), Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Re-reads the issuers after a request named one we do not know, at most once every
+    /// few seconds. Returns whether it re-read them.
+    pub(crate) async fn reread_issuers_if_stale(&self) -> bool {
+        let loaded = self.inner.issuers_loaded_at.load(Ordering::SeqCst);
+        if now() - loaded < ISSUER_REREAD_SECS {
+            return false;
+        }
+        let Ok(_only_one) = self.inner.issuers_reload.try_lock() else {
+            return false;
+        };
+        if let Err(e) = self.load_issuers().await {
+            tracing::warn!(error = %e, "cannot re-read the issuers");
+            // Count the failure as a read so a broken database is not hammered.
+            self.inner.issuers_loaded_at.store(now(), Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Reloads issuers and every stored response (start-up, and after a lost subscription).
+    /// Expired and due responses are loaded too, as work for the refresher (which is woken):
+    /// they are never served, since a lookup checks nextUpdate.
+    pub(crate) async fn reload(&self) -> Result<(), StoreError> {
+        self.load_issuers().await?;
+        let store = self.inner.engine.store();
+        let now = now();
+        let capacity = self.inner.config.max_cache_entries.max(1);
+        let mut fresh = Map::new();
+        let (mut due, mut skipped) = (0usize, 0usize);
+        let mut after = 0;
+        loop {
+            let page = store.ocsp_responses_page(after, WARM_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.certificate_id;
+            for record in &page {
+                let Some(key) = key_from_stored(CertIdHash::Sha1, &record.sha1_key) else {
+                    tracing::warn!(
+                        certificate = record.certificate_id,
+                        "stored OCSP key unreadable"
+                    );
+                    continue;
+                };
+                if fresh.len() >= capacity {
+                    skipped += 1;
+                    continue;
+                }
+                let cached = Cached::from_record(record);
+                due += usize::from(cached.is_due(now));
+                fresh.insert(key, Arc::new(cached));
+            }
+        }
+        let count = fresh.len();
+        self.inner.cache.replace_all(fresh);
+        self.inner.metrics.set_cached(count);
+        if skipped > 0 {
+            tracing::warn!(
+                skipped,
+                capacity,
+                "more stored OCSP responses than max_cache_entries; the rest are answered live"
+            );
+        }
+        if due > 0 {
+            self.inner.refresh_soon.notify_one();
+        }
+        tracing::info!(responses = count, due, "OCSP cache loaded");
+        Ok(())
+    }
+
+    /// Applies revocation events; reloads everything when events may have been lost.
+    pub(crate) async fn listen(&self, mut subscription: Subscription) {
+        loop {
+            match subscription.next().await {
+                StoreEvent::Revoked(event) => {
+                    if let Err(e) = self.apply_revocation(event.certificate_id).await {
+                        tracing::warn!(certificate = event.certificate_id, error = %e,
+                            "cannot apply a revocation; reloading everything");
+                        self.reload_until_done().await;
+                    }
+                }
+                StoreEvent::Resync => self.reload_until_done().await,
+            }
+        }
+    }
+
+    async fn reload_until_done(&self) {
+        loop {
+            match self.reload().await {
+                Ok(()) => return,
+                Err(e) => {
+                    // Keep answering from the cache meanwhile: entries still stop being
+                    // served at their nextUpdate, so nothing stale outlives its validity.
+                    tracing::warn!(error = %e, "OCSP reload failed; retrying in 2 s");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
+        }
+    }
+
+    /// Replaces the cached answers of a just-revoked certificate: the SHA-1 one by the stored
+    /// (revoked) response, the SHA-256 one, if cached, by a freshly signed one. An answer that
+    /// cannot be had is dropped instead: the next request then goes to the database.
+    pub(crate) async fn apply_revocation(&self, certificate_id: i64) -> Result<(), OcspError> {
+        let engine = &self.inner.engine;
+        let store = engine.store();
+        let record = store.certificate(certificate_id).await?;
+        let status = Engine::answer_for(&record);
+        let stored = store.ocsp_response(certificate_id).await?;
+        let responder = match engine.responder(record.issuer_id).await {
+            Ok(responder) => Some(responder),
+            Err(e) => {
+                tracing::warn!(issuer = record.issuer_id, error = %e, "no responder to re-sign with");
+                None
+            }
+        };
+        let key = |hash: CertIdHash| match (&responder, &stored) {
+            (Some(r), _) => cached_key(&r.hashes, hash, &record.serial),
+            (None, Some(s)) => key_from_stored(
+                hash,
+                if hash == CertIdHash::Sha1 {
+                    &s.sha1_key
+                } else {
+                    &s.sha256_key
+                },
+            ),
+            (None, None) => None,
+        };
+        let mut updates = Vec::with_capacity(2);
+        if let Some(sha1) = key(CertIdHash::Sha1) {
+            // The revoking transaction stored a response signed at or after the revocation.
+            // One signed before it is a re-signing that raced the revocation (cache.rs rule
+            // 3): sign the revoked answer again and store it.
+            let revoked_at = record.revoked_at.unwrap_or(0);
+            let value = match (&stored, &responder) {
+                (Some(s), _) if s.this_update >= revoked_at => Some(Cached::from_record(s)),
+                (_, Some(r)) => {
+                    let response = engine.sign_stored_response(r, &record.serial, &status)?;
+                    store
+                        .put_ocsp_response(record.id, record.issuer_id, &response)
+                        .await?;
+                    Some(Cached::new(
+                        Bytes::from(response.der),
+                        response.this_update,
+                        response.next_update,
+                        record.id,
+                        record.issuer_id,
+                    ))
+                }
+                (_, None) => None,
+            };
+            updates.push((sha1, value.map(Arc::new)));
+        }
+        if let Some(sha256) = key(CertIdHash::Sha256).filter(|k| self.inner.cache.contains(k)) {
+            let value = responder.as_ref().and_then(|r| {
+                sign_one(engine, r, sha256, status, certificate_id)
+                    .map_err(|e| tracing::warn!(error = %e, "cannot re-sign the SHA-256 answer; dropping it"))
+                    .ok()
+            });
+            updates.push((sha256, value.map(Arc::new)));
+        }
+        self.inner.cache.apply(&updates);
+        self.inner.metrics.bump_revocations_applied();
+        Ok(())
+    }
+
+    /// Every `refresh_interval` (or sooner when woken): re-read the issuers and re-sign what
+    /// is past half its validity.
+    pub(crate) async fn refresh_forever(&self) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(self.inner.config.refresh_interval) => {}
+                _ = self.inner.refresh_soon.notified() => {}
+            }
+            if let Err(e) = self.load_issuers().await {
+                tracing::warn!(error = %e, "cannot re-read the issuers");
+            }
+            let (done, failed) = self.refresh_due().await;
+            if done + failed > 0 {
+                tracing::info!(resigned = done, failed, "OCSP refresh pass");
+            }
+            self.inner.metrics.set_cached(self.inner.cache.len());
+        }
+    }
+
+    /// Re-signs every cached answer past half its validity. Returns (re-signed, failed).
+    pub(crate) async fn refresh_due(&self) -> (usize, usize) {
+        let (mut done, mut failed) = (0, 0);
+        for (key, cached) in self.inner.cache.due(now()) {
+            match self.refresh_one(key, &cached).await {
+                Ok(()) => done += 1,
+                Err(e) => {
+                    failed += 1;
+                    tracing::warn!(certificate = cached.certificate_id, error = %e,
+                        "cannot re-sign an OCSP response; will retry");
+                }
+            }
+        }
+        self.inner.metrics.add_resigned(done as u64);
+        (done, failed)
+    }
+
+    async fn refresh_one(&self, key: CertIdKey, cached: &Arc<Cached>) -> Result<(), OcspError> {
+        let engine = &self.inner.engine;
+        let store = engine.store();
+        let record = match store.certificate(cached.certificate_id).await {
+            Ok(record) => record,
+            Err(StoreError::NotFound { .. }) => {
+                self.inner.cache.remove_if_same(&key, cached);
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let responder = engine.responder(cached.issuer_id).await?;
+        let status = Engine::answer_for(&record);
+        if key.hash() != CertIdHash::Sha1 {
+            // SHA-256 answers live only here: re-sign, never store.
+            let fresh = sign_one(engine, &responder, key, status, record.id)?;
+            self.inner
+                .cache
+                .replace_if_same(key, cached, Arc::new(fresh));
+            return Ok(());
+        }
+        // SHA-1: the stored response, re-signed and stored back for every instance.
+        let response = engine.sign_stored_response(&responder, &record.serial, &status)?;
+        store
+            .put_ocsp_response(record.id, record.issuer_id, &response)
+            .await?;
+        let fresh = Arc::new(Cached::new(
+            Bytes::from(response.der),
+            response.this_update,
+            response.next_update,
+            record.id,
+            record.issuer_id,
+        ));
+        // A revocation committed between our read and our write was overwritten by the old
+        // status: put the revoked answer back, in the database and here, unconditionally.
+        let after = store.certificate(record.id).await?;
+        if Engine::answer_for(&after) != status {
+            let response = engine.sign_stored_response(
+                &responder,
+                &after.serial,
+                &Engine::answer_for(&after),
+            )?;
+            store
+                .put_ocsp_response(after.id, after.issuer_id, &response)
+                .await?;
+            let corrected = Arc::new(Cached::new(
+                Bytes::from(response.der),
+                response.this_update,
+                response.next_update,
+                after.id,
+                after.issuer_id,
+            ));
+            self.inner.cache.apply(&[(key, Some(corrected))]);
+            return Ok(());
+        }
+        self.inner.cache.replace_if_same(key, cached, fresh);
+        Ok(())
+    }
+
+    /// Runs one refresh pass now instead of waiting for the interval (tests, operations);
+    /// returns how many answers were re-signed and how many could not be.
+    pub async fn refresh_now(&self) -> Result<(usize, usize), OcspError> {
+        self.load_issuers().await?;
+        Ok(self.refresh_due().await)
+    }
+}
+
+/// The CertID key of `serial` under an issuer; `None` when the serial is not a valid one.
+fn cached_key(hashes: &IssuerHashes, hash: CertIdHash, serial: &[u8]) -> Option<CertIdKey> {
+    CertIdKey::new(hash, hashes.name_hash(hash), hashes.key_hash(hash), serial).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn key(serial: u8) -> CertIdKey {
+        CertIdKey::new(CertIdHash::Sha1, &[1; 20], &[2; 20], &[serial]).unwrap()
+    }
+
+    fn entry(this_update: Timestamp, next_update: Timestamp) -> Arc<Cached> {
+        Arc::new(Cached::new(
+            Bytes::from_static(b"der"),
+            this_update,
+            next_update,
+            1,
+            1,
+        ))
+    }
+
+    #[test]
+    fn entries_stop_being_served_at_next_update() {
+        let cache = Cache::new(10);
+        cache.insert(key(1), entry(100, 200));
+        assert!(cache.get(&key(1), 199).is_some());
+        assert!(cache.get(&key(1), 200).is_none(), "served at nextUpdate");
+        assert!(cache.get(&key(1), 300).is_none(), "served past nextUpdate");
+    }
+
+    #[test]
+    fn due_after_half_validity() {
+        let cache = Cache::new(10);
+        cache.insert(key(1), entry(100, 200));
+        assert!(cache.due(149).is_empty());
+        assert_eq!(cache.due(150).len(), 1);
+    }
+
+    #[test]
+    fn bounded_and_live_answers_never_evict() {
+        let cache = Cache::new(2);
+        cache.insert(key(1), entry(0, i64::MAX));
+        cache.insert(key(2), entry(0, i64::MAX));
+        cache.insert(key(3), entry(0, i64::MAX));
+        assert_eq!(cache.len(), 2);
+        assert!(
+            cache.get(&key(3), 1).is_some(),
+            "the newest stored answer is kept"
+        );
+        let generation = cache.generation();
+        assert!(!cache.insert_live(key(4), entry(0, i64::MAX), generation));
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn live_answers_older_than_a_revocation_are_not_cached() {
+        let cache = Cache::new(10);
+        let before = cache.generation();
+        cache.apply(&[(key(1), None)]);
+        assert!(!cache.insert_live(key(1), entry(0, i64::MAX), before));
+        assert!(cache.insert_live(key(1), entry(0, i64::MAX), cache.generation()));
+    }
+
+    #[test]
+    fn refresher_does_not_overwrite_a_newer_entry() {
+        let cache = Cache::new(10);
+        let old = entry(0, 100);
+        cache.insert(key(1), old.clone());
+        let revoked = entry(10, 110);
+        cache.apply(&[(key(1), Some(revoked.clone()))]);
+        assert!(!cache.replace_if_same(key(1), &old, entry(20, 120)));
+        assert!(Arc::ptr_eq(&cache.get(&key(1), 50).unwrap(), &revoked));
+    }
+
+    #[test]
+    fn stored_key_bytes_split() {
+        let bytes = [[1u8; 20].as_slice(), &[2; 20], &[0x05, 0x39]].concat();
+        let k = key_from_stored(CertIdHash::Sha1, &bytes).unwrap();
+        assert_eq!(k.serial(), &[0x05, 0x39]);
+        assert!(key_from_stored(CertIdHash::Sha1, &bytes[..40]).is_none());
+        assert!(key_from_stored(CertIdHash::Sha256, &bytes).is_none());
+    }
+}

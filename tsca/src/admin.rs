@@ -1,0 +1,257 @@
+//! `tsca admin …`: the registry API from the command line, for people who would rather not
+//! write curl. Every subcommand is one HTTPS request; the answer is printed as JSON, and a
+//! problem+json answer becomes the error message.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use crate::CliResult;
+
+/// Where the registry is and who is asking.
+#[derive(Args)]
+pub struct Connection {
+    /// Registry base URL.
+    #[arg(
+        long,
+        env = "TSCA_REGISTRY_URL",
+        default_value = "https://127.0.0.1:8443"
+    )]
+    pub registry: String,
+    /// Bearer token (or TSCA_TOKEN).
+    #[arg(long, env = "TSCA_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// PEM file of the registry's TLS certificate or its CA (e.g. tsca-data/tls/registry.pem).
+    #[arg(long, env = "TSCA_CACERT")]
+    pub cacert: Option<PathBuf>,
+}
+
+/// The admin commands.
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// List authorities.
+    Authorities,
+    /// Create a regional or national sub-CA.
+    CreateAuthority {
+        /// Name (a-z, 0-9, '-').
+        #[arg(long)]
+        name: String,
+        /// regional or national.
+        #[arg(long)]
+        tier: String,
+        /// Parent authority id.
+        #[arg(long)]
+        parent: i64,
+        /// Scope entries (repeat).
+        #[arg(long = "scope", required = true)]
+        scope: Vec<String>,
+        /// Certificate common name.
+        #[arg(long)]
+        common_name: String,
+        /// Country.
+        #[arg(long)]
+        country: Option<String>,
+        /// Approve enrolments within scope automatically.
+        #[arg(long)]
+        auto_approve: bool,
+    },
+    /// Install the certificate an offline parent signed for an authority.
+    InstallCertificate {
+        /// Authority id.
+        #[arg(long)]
+        authority: i64,
+        /// The certificate (PEM) from `tsca ceremony sign-subca`.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Register an operator (prints its first token once).
+    CreateOperator {
+        /// Authority id.
+        #[arg(long)]
+        authority: i64,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Service provider code.
+        #[arg(long)]
+        spc: Option<String>,
+        /// Country (ISO 3166 alpha-2).
+        #[arg(long)]
+        country: String,
+    },
+    /// Assign a numbering resource to an operator.
+    Assign {
+        /// Operator id.
+        #[arg(long)]
+        operator: i64,
+        /// Resource, e.g. prefix:3361 or range:33612340000+10000.
+        #[arg(long)]
+        resource: String,
+        /// Ported from this operator.
+        #[arg(long)]
+        ported_from: Option<i64>,
+    },
+    /// Withdraw an assignment (revokes certificates that no longer fit).
+    Withdraw {
+        /// Assignment id.
+        #[arg(long)]
+        assignment: i64,
+    },
+    /// Issue an operator token.
+    CreateToken {
+        /// Operator id.
+        #[arg(long)]
+        operator: i64,
+    },
+    /// Revoke a token.
+    RevokeToken {
+        /// Token id.
+        #[arg(long)]
+        id: i64,
+    },
+    /// Approve a pending enrolment.
+    Approve {
+        /// Enrolment id.
+        #[arg(long)]
+        enrolment: i64,
+    },
+    /// Revoke a certificate.
+    Revoke {
+        /// SHA-256 fingerprint.
+        #[arg(long)]
+        fingerprint: String,
+        /// Reason (keyCompromise, superseded, …).
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
+}
+
+/// Runs one admin command.
+pub async fn run(connection: &Connection, command: AdminCommand) -> CliResult<()> {
+    let (method, path, body): (&str, String, Option<Value>) = match command {
+        AdminCommand::Authorities => ("GET", "/v1/authorities".into(), None),
+        AdminCommand::CreateAuthority {
+            name,
+            tier,
+            parent,
+            scope,
+            common_name,
+            country,
+            auto_approve,
+        } => (
+            "POST",
+            "/v1/authorities".into(),
+            Some(
+                json!({"name": name, "tier": tier, "parent_id": parent, "scope": scope,
+                "subject": {"common_name": common_name, "country": country}, "auto_approve": auto_approve}),
+            ),
+        ),
+        AdminCommand::InstallCertificate { authority, file } => {
+            let pem = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            return request(
+                connection,
+                "PUT",
+                &format!("/v1/authorities/{authority}/certificate"),
+                Body::Pem(pem),
+            )
+            .await;
+        }
+        AdminCommand::CreateOperator {
+            authority,
+            name,
+            spc,
+            country,
+        } => (
+            "POST",
+            "/v1/operators".into(),
+            Some(json!({"authority_id": authority, "name": name, "spc": spc, "country": country})),
+        ),
+        AdminCommand::Assign {
+            operator,
+            resource,
+            ported_from,
+        } => (
+            "POST",
+            "/v1/assignments".into(),
+            Some(
+                json!({"operator_id": operator, "resource": resource, "ported_from": ported_from}),
+            ),
+        ),
+        AdminCommand::Withdraw { assignment } => {
+            ("DELETE", format!("/v1/assignments/{assignment}"), None)
+        }
+        AdminCommand::CreateToken { operator } => (
+            "POST",
+            format!("/v1/operators/{operator}/tokens"),
+            Some(json!({})),
+        ),
+        AdminCommand::RevokeToken { id } => ("DELETE", format!("/v1/tokens/{id}"), None),
+        AdminCommand::Approve { enrolment } => {
+            ("POST", format!("/v1/enrolments/{enrolment}/approve"), None)
+        }
+        AdminCommand::Revoke {
+            fingerprint,
+            reason,
+        } => (
+            "POST",
+            format!("/v1/certificates/{fingerprint}/revoke"),
+            Some(json!({"reason": reason})),
+        ),
+    };
+    request(
+        connection,
+        method,
+        &path,
+        body.map(Body::Json).unwrap_or(Body::None),
+    )
+    .await
+}
+
+enum Body {
+    None,
+    Json(Value),
+    Pem(String),
+}
+
+async fn request(connection: &Connection, method: &str, path: &str, body: Body) -> CliResult<()> {
+    let mut builder = reqwest::Client::builder().use_rustls_tls();
+    if let Some(path) = &connection.cacert {
+        let pem =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    let client = builder.build()?;
+    let url = format!("{}{path}", connection.registry.trim_end_matches('/'));
+    let method = reqwest::Method::from_bytes(method.as_bytes())?;
+    let mut request = client.request(method, &url).bearer_auth(&connection.token);
+    request = match body {
+        Body::None => request,
+        Body::Json(value) => request.json(&value),
+        Body::Pem(pem) => request
+            .header("content-type", "application/pem-certificate-chain")
+            .body(pem),
+    };
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {url}: {e}"))?;
+    let status = response.status();
+    let text = response.text().await?;
+    let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    if status.is_success() {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        Ok(())
+    } else {
+        let detail = value.get("detail").and_then(Value::as_str).unwrap_or("");
+        let field = value
+            .get("field")
+            .and_then(Value::as_str)
+            .map(|f| format!(" (field {f})"))
+            .unwrap_or_default();
+        Err(format!("{status}: {detail}{field}").into())
+    }
+}
