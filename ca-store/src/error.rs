@@ -122,6 +122,11 @@ fn classify(error: sqlx::Error) -> StoreError {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             if db.is_unique_violation() {
                 StoreError::Conflict(format!("already exists: {}", db.message()))
+            } else if db.is_foreign_key_violation() {
+                StoreError::Invalid(format!(
+                    "refers to a record that does not exist: {}",
+                    db.message()
+                ))
             } else if retryable_code(&code) {
                 StoreError::Unavailable(db.message().to_owned())
             } else {

@@ -1,7 +1,7 @@
 //! The authenticated `/v1` API: authorities, operators, tokens, assignments, enrolments,
 //! certificates and the audit log.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::auth::{is_in_subtree, new_token, Caller};
+use crate::extract::{OptionalBody, Path, Query};
 use crate::metrics::bump;
 use crate::problem::{ApiResult, Problem};
 use crate::AppState;
@@ -296,11 +297,11 @@ pub(crate) async fn create_authority_token(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    body: Option<Json<TokenIn>>,
+    OptionalBody(body): OptionalBody<TokenIn>,
 ) -> ApiResult<Response> {
     caller.require_admin_of(state.engine.store(), id).await?;
     state.engine.store().authority(id).await?;
-    let label = body.and_then(|Json(b)| b.label);
+    let label = body.and_then(|b| b.label);
     Ok(created(
         issue_token(&state, &caller, Role::AuthorityAdmin, Some(id), None, label).await?,
     ))
@@ -415,13 +416,13 @@ pub(crate) async fn create_operator_token(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    body: Option<Json<TokenIn>>,
+    OptionalBody(body): OptionalBody<TokenIn>,
 ) -> ApiResult<Response> {
     let operator = state.engine.store().operator(id).await?;
     caller
         .require_admin_of(state.engine.store(), operator.authority_id)
         .await?;
-    let label = body.and_then(|Json(b)| b.label);
+    let label = body.and_then(|b| b.label);
     Ok(created(
         issue_token(&state, &caller, Role::Operator, None, Some(id), label).await?,
     ))
@@ -817,13 +818,13 @@ pub(crate) async fn reject_enrolment(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    body: Option<Json<DecisionIn>>,
+    OptionalBody(body): OptionalBody<DecisionIn>,
 ) -> ApiResult<Json<Value>> {
     let enrolment = state.engine.store().enrolment(id).await?;
     caller
         .require_admin_of(state.engine.store(), enrolment.authority_id)
         .await?;
-    let reason = body.and_then(|Json(b)| b.reason);
+    let reason = body.and_then(|b| b.reason);
     let enrolment = state
         .engine
         .store()

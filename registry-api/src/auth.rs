@@ -74,7 +74,12 @@ impl Caller {
     /// authority admins their authority and its descendants).
     pub async fn require_admin_of(&self, store: &Store, authority_id: i64) -> ApiResult<()> {
         match self.token.role {
-            Role::RootAdmin => Ok(()),
+            // Root admins administer everything that exists.
+            Role::RootAdmin => store
+                .authority(authority_id)
+                .await
+                .map(|_| ())
+                .map_err(Into::into),
             Role::AuthorityAdmin => {
                 let Some(mine) = self.token.authority_id else {
                     return Err(Problem::forbidden(

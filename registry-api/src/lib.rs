@@ -12,6 +12,7 @@
 
 mod api;
 pub mod auth;
+mod extract;
 mod metrics;
 pub mod openapi;
 pub mod problem;

@@ -41,7 +41,7 @@ const OPS: &[Op] = &[
     Op { path: "/v1/audit", method: "get", summary: "Audit entries after a sequence number (root-admin, auditor)", auth: true, body: None, ok: ("200", "Object") },
     Op { path: "/chains/{file}", method: "get", summary: "Certificate chain, leaf first ({fingerprint}.pem): what x5u points to", auth: false, body: None, ok: ("200", "Pem") },
     Op { path: "/crl/{file}", method: "get", summary: "An authority's CRL ({name}.crl), DER", auth: false, body: None, ok: ("200", "Der") },
-    Op { path: "/ca/{file}", method: "get", summary: "An authority's certificate ({name}.der), DER", auth: false, body: None, ok: ("200", "Der") },
+    Op { path: "/ca/{file}", method: "get", summary: "An authority's certificate ({name}.der), DER", auth: false, body: None, ok: ("200", "Cert") },
     Op { path: "/v1/trust-anchors", method: "get", summary: "The roots: JSON, or a PEM bundle with Accept: application/pem-certificate-chain", auth: false, body: None, ok: ("200", "Object") },
     Op { path: "/v1/lookup/e164/{number}", method: "get", summary: "Operators and certificates authorised for an E.164 number, most specific first", auth: false, body: None, ok: ("200", "Object") },
     Op { path: "/v1/lookup/plmn/{mccmnc}", method: "get", summary: "Operators and certificates authorised for a PLMN", auth: false, body: None, ok: ("200", "Object") },
@@ -107,6 +107,10 @@ fn media(schema: &str) -> (&'static str, Value) {
             json!({"type": "string", "format": "binary"}),
         ),
         "Text" => ("text/plain", json!({"type": "string"})),
+        "Cert" => (
+            "application/pkix-cert",
+            json!({"type": "string", "format": "binary"}),
+        ),
         other => (
             "application/json",
             json!({"$ref": format!("#/components/schemas/{other}")}),
@@ -138,7 +142,16 @@ pub fn build() -> Value {
         }
         if let Some(body) = op.body {
             let (content_type, schema) = media(body);
-            operation.insert("requestBody".into(), json!({"required": body != "TokenIn" && body != "DecisionIn", "content": {content_type: {"schema": schema}}}));
+            let mut content = serde_json::Map::new();
+            content.insert(content_type.into(), json!({"schema": schema.clone()}));
+            if body == "Pem" {
+                // The PEM text is accepted whatever the declared type.
+                content.insert("text/plain".into(), json!({"schema": schema}));
+            }
+            operation.insert(
+                "requestBody".into(),
+                json!({"required": body != "TokenIn" && body != "DecisionIn", "content": content}),
+            );
         }
         let (content_type, schema) = media(op.ok.1);
         let problem = json!({"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
@@ -152,6 +165,7 @@ pub fn build() -> Value {
             ("404", "not found"),
             ("409", "conflict"),
             ("413", "body too large"),
+            ("415", "the body is not JSON (Content-Type)"),
             ("422", "refused"),
             ("429", "rate limited"),
             ("503", "database unavailable"),

@@ -1,7 +1,7 @@
 //! The public repository (no credentials): chains, CRLs, CA certificates, trust anchors and
 //! the number lookup; and the operations endpoints.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -10,6 +10,7 @@ use ca_store::{now, AuthorityStatus, CertificateStatus, LookupMatch, Tier};
 use serde_json::{json, Value};
 
 use crate::api::authority_json;
+use crate::extract::Path;
 use crate::problem::{ApiResult, Problem};
 use crate::AppState;
 
