@@ -1,0 +1,110 @@
+//! `tsca serve --config FILE` as an operator runs it: a config with secrets in files, plain
+//! HTTP for the registry (as behind a TLS proxy), both parts in one process; ready, then a
+//! clean stop on SIGTERM. And a config error names the key.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+#[test]
+fn serve_from_a_config_file_then_stop_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, publication) = (free_port(), free_port());
+    std::fs::write(dir.path().join("passphrase"), "a long enough passphrase\n").unwrap();
+    let config = format!(
+        "[database]\nurl = \"sqlite://{db}/tsca.db\"\n\n[keys]\npassphrase_file = \"{d}/passphrase\"\n\n\
+         [registry]\nlisten = \"127.0.0.1:{registry}\"\nplain_http = true\n\n\
+         [publication]\nlisten = \"127.0.0.1:{publication}\"\nbase_url = \"http://127.0.0.1:{publication}\"\n",
+        db = dir.path().display(),
+        d = dir.path().display()
+    );
+    let path = dir.path().join("tsca.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tsca"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("TSCA_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ready = loop {
+        if let Some(answer) = get(registry, "/readyz") {
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "never ready");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    assert!(ready.contains("\"ready\""), "{ready}");
+    let health = get(publication, "/healthz").unwrap();
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    // The OCSP responder is mounted on the publication port: garbage gets an OCSP error.
+    let ocsp = get(publication, "/ocsp/not-base64!").unwrap();
+    assert!(ocsp.contains("application/ocsp-response"), "{ocsp}");
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn a_bad_config_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tsca.toml");
+    std::fs::write(&path, "[database]\nurl = \"sqlite://x.db\"\n\n[registry]\nlisten = \"127.0.0.1:1\"\ntls_cert = \"a.pem\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tsca"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("tls_cert"), "{text}");
+    std::fs::write(&path, "[database]\nurl = \"sqlite://x.db\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tsca"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env_remove("TSCA_KEY_PASSPHRASE")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("passphrase"),
+        "{text}"
+    );
+}
