@@ -55,6 +55,19 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// First step on a new database: registers the root certificate from the ceremony (only
+    /// the certificate: the key stays offline) and prints the first root-admin token, once.
+    Bootstrap {
+        /// Database URL.
+        #[arg(long, env = "TSCA_DATABASE_URL")]
+        database_url: String,
+        /// The root's name in the registry (used in URLs).
+        #[arg(long, default_value = "root")]
+        root_name: String,
+        /// root.pem from `tsca ceremony init-root`.
+        #[arg(long)]
+        root_certificate: PathBuf,
+    },
     /// Applies database migrations and exits.
     Migrate {
         /// Database URL.
@@ -183,6 +196,13 @@ async fn dispatch(command: Command) -> CliResult<ExitCode> {
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Serve { config } => run::serve_config(&config).await.map(|()| ExitCode::SUCCESS),
+        Command::Bootstrap {
+            database_url,
+            root_name,
+            root_certificate,
+        } => bootstrap(&database_url, &root_name, &root_certificate)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Migrate { database_url } => {
             let store = Store::open(&database_url).await?;
             println!(
@@ -215,6 +235,40 @@ async fn dispatch(command: Command) -> CliResult<ExitCode> {
             .await
             .map(|()| ExitCode::SUCCESS),
     }
+}
+
+async fn bootstrap(database_url: &str, root_name: &str, root_certificate: &Path) -> CliResult<()> {
+    let pem = std::fs::read(root_certificate)
+        .map_err(|e| format!("cannot read {}: {e}", root_certificate.display()))?;
+    let der = ca_core::x509::Certificate::from_pem(&pem)?.to_der()?;
+    let store = Store::open(database_url).await?;
+    // No key is handled here: an empty passphrase makes any attempt to store one fail.
+    let engine = ca_service::Engine::new(
+        store.clone(),
+        b"",
+        ca_service::EngineConfig::new("http://unused"),
+    );
+    let actor = ca_store::Actor::cli("bootstrap");
+    let root = engine.register_root(root_name, &der, &actor).await?;
+    let (secret, hash) = registry_api::auth::new_token();
+    store
+        .create_token(
+            &ca_store::NewApiToken {
+                token_hash: hash,
+                role: ca_store::Role::RootAdmin,
+                authority_id: None,
+                operator_id: None,
+                label: "first root admin (bootstrap)".into(),
+            },
+            &actor,
+        )
+        .await?;
+    println!(
+        "root {root_name} registered as authority {} in {}\nroot-admin token (shown once, store it now): {secret}",
+        root.id,
+        store.describe()
+    );
+    Ok(())
 }
 
 fn ceremony_passphrase(file: Option<&Path>) -> CliResult<zeroize::Zeroizing<Vec<u8>>> {

@@ -158,6 +158,52 @@ fn root_ceremony_signs_within_policy_and_refuses_outside() {
         ca_core::path::verify_path(&[cert, root_cert.clone()], &[root_cert], SystemTime::now())
             .unwrap();
     assert_eq!(path.leaf_scope().to_string(), "prefix:33");
+
+    // Bootstrap a database with the root certificate (never the key): one token, once.
+    let url = format!("sqlite://{}/registry.db", dir.path().display());
+    let root_pem = root.join("root.pem");
+    let boot = tsca(
+        &[
+            "bootstrap",
+            "--database-url",
+            &url,
+            "--root-certificate",
+            root_pem.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(boot.status.success(), "{}", text(&boot));
+    assert!(
+        text(&boot).contains("root-admin token (shown once, store it now): tsca_"),
+        "{}",
+        text(&boot)
+    );
+    let twice = tsca(
+        &[
+            "bootstrap",
+            "--database-url",
+            &url,
+            "--root-certificate",
+            root_pem.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(
+        !twice.status.success() && text(&twice).contains("already exists"),
+        "{}",
+        text(&twice)
+    );
+    let not_a_cert = tsca(
+        &[
+            "bootstrap",
+            "--database-url",
+            &url,
+            "--root-certificate",
+            csr_path.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(!not_a_cert.status.success(), "{}", text(&not_a_cert));
 }
 
 #[test]
