@@ -55,9 +55,22 @@ impl Pki {
     /// A PKI whose pre-signed OCSP responses are valid for `ocsp_validity`.
     pub async fn with_validity(ocsp_validity: Duration) -> Pki {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}/tsca.db", dir.path().display()))
-            .await
-            .unwrap();
+        let url = format!("sqlite://{}/tsca.db", dir.path().display());
+        Self::build(dir, &url, ocsp_validity).await
+    }
+
+    /// The same PKI on the database at `url` (e.g. a fresh PostgreSQL database).
+    pub async fn on(url: &str) -> Pki {
+        Self::build(
+            tempfile::tempdir().unwrap(),
+            url,
+            Duration::from_secs(24 * 3600),
+        )
+        .await
+    }
+
+    async fn build(dir: tempfile::TempDir, url: &str, ocsp_validity: Duration) -> Pki {
+        let store = Store::open(url).await.unwrap();
         let engine = Engine::new(
             store,
             b"test passphrase",
