@@ -677,3 +677,229 @@ async fn every_route_is_in_the_openapi_document() {
         );
     }
 }
+
+/// One tenant acting on another's objects: every such call is refused (403 or 404) and
+/// nothing changes. Callers: the admin of a sibling national CA, an operator of that CA, and
+/// an auditor (who may read, never write).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_tenants_are_refused_and_nothing_changes() {
+    let (url, pg) = database_urls().await.remove(0);
+    let h = harness(url, pg).await;
+    let admin = h.admin.clone();
+    let (_, regional) = h
+        .call("POST", "/v1/authorities", Some(&admin), Some(json!({"name": "europe", "tier": "regional", "parent_id": 1,
+            "scope": ["prefix:33", "prefix:39"], "subject": {"common_name": "Regional", "organization": "R", "country": "BE"}})))
+        .await;
+    let regional_id = regional["id"].as_i64().unwrap();
+    let pem = h.sign_with_root(
+        regional["csr_pem"].as_str().unwrap(),
+        &["prefix:33", "prefix:39"],
+        Profile::RegionalCa,
+        "Regional",
+    );
+    h.raw(
+        "PUT",
+        &format!("/v1/authorities/{regional_id}/certificate"),
+        Some(&admin),
+        Some(("text/plain", pem)),
+        &[],
+    )
+    .await;
+    let national = |name: &'static str, prefix: &'static str| {
+        json!({"name": name, "tier": "national", "parent_id": regional_id, "scope": [prefix],
+            "subject": {"common_name": name, "organization": "Regulator", "country": "FR"}, "auto_approve": true})
+    };
+    let (_, france) = h
+        .call(
+            "POST",
+            "/v1/authorities",
+            Some(&admin),
+            Some(national("france", "prefix:33")),
+        )
+        .await;
+    let (_, italy) = h
+        .call(
+            "POST",
+            "/v1/authorities",
+            Some(&admin),
+            Some(national("italy", "prefix:39")),
+        )
+        .await;
+    let (france_id, italy_id) = (
+        france["id"].as_i64().unwrap(),
+        italy["id"].as_i64().unwrap(),
+    );
+    let (_, italy_admin) = h
+        .call(
+            "POST",
+            &format!("/v1/authorities/{italy_id}/tokens"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    let italy_admin = italy_admin["token"].as_str().unwrap().to_owned();
+    let (_, orange) = h
+        .call(
+            "POST",
+            "/v1/operators",
+            Some(&admin),
+            Some(json!({"authority_id": france_id, "name": "Orange", "country": "FR"})),
+        )
+        .await;
+    let (_, tim) = h
+        .call(
+            "POST",
+            "/v1/operators",
+            Some(&admin),
+            Some(json!({"authority_id": italy_id, "name": "TIM", "country": "IT"})),
+        )
+        .await;
+    let orange_id = orange["operator"]["id"].as_i64().unwrap();
+    let orange_token = orange["token"]["token"].as_str().unwrap().to_owned();
+    let orange_token_id = orange["token"]["id"].as_i64().unwrap();
+    let tim_token = tim["token"]["token"].as_str().unwrap().to_owned();
+    let (_, assignment) = h
+        .call(
+            "POST",
+            "/v1/assignments",
+            Some(&admin),
+            Some(json!({"operator_id": orange_id, "resource": "prefix:3361"})),
+        )
+        .await;
+    let assignment_id = assignment["id"].as_i64().unwrap();
+    let (_, csr) = operator_csr();
+    let (status, issued) = h
+        .call(
+            "POST",
+            "/v1/enrolments",
+            Some(&orange_token),
+            Some(json!({"csr": csr, "scope": ["prefix:3361"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let enrolment_id = issued["enrolment_id"].as_i64().unwrap();
+    let fp = issued["certificate"]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (auditor, hash) = auth::new_token();
+    h.state
+        .engine
+        .store()
+        .create_token(
+            &NewApiToken {
+                token_hash: hash,
+                role: Role::Auditor,
+                authority_id: None,
+                operator_id: None,
+                label: "auditor".into(),
+            },
+            &Actor::cli("test"),
+        )
+        .await
+        .unwrap();
+    let audit_before = h
+        .state
+        .engine
+        .store()
+        .audit_entries(0, 100_000)
+        .await
+        .unwrap()
+        .len();
+
+    let writes: Vec<(&str, String, Option<Value>)> = vec![
+        (
+            "POST",
+            "/v1/authorities".into(),
+            Some(national("france-sub", "prefix:331")),
+        ),
+        ("POST", format!("/v1/authorities/{france_id}/tokens"), None),
+        (
+            "POST",
+            "/v1/operators".into(),
+            Some(json!({"authority_id": france_id, "name": "Intruder", "country": "FR"})),
+        ),
+        ("POST", format!("/v1/operators/{orange_id}/tokens"), None),
+        ("DELETE", format!("/v1/tokens/{orange_token_id}"), None),
+        (
+            "POST",
+            "/v1/assignments".into(),
+            Some(json!({"operator_id": orange_id, "resource": "prefix:3362"})),
+        ),
+        ("DELETE", format!("/v1/assignments/{assignment_id}"), None),
+        (
+            "POST",
+            format!("/v1/enrolments/{enrolment_id}/approve"),
+            None,
+        ),
+        (
+            "POST",
+            format!("/v1/enrolments/{enrolment_id}/reject"),
+            None,
+        ),
+        (
+            "POST",
+            format!("/v1/certificates/{fp}/revoke"),
+            Some(json!({"reason": "keyCompromise"})),
+        ),
+    ];
+    let reads: Vec<String> = vec![
+        format!("/v1/operators/{orange_id}"),
+        format!("/v1/assignments?operator_id={orange_id}"),
+        format!("/v1/enrolments/{enrolment_id}"),
+        format!("/v1/certificates/{fp}"),
+        "/v1/audit".into(),
+    ];
+    for (who, token) in [
+        ("italy admin", &italy_admin),
+        ("TIM operator", &tim_token),
+        ("auditor", &auditor),
+    ] {
+        for (method, path, body) in &writes {
+            let (status, answer) = h.call(method, path, Some(token), body.clone()).await;
+            assert!(
+                status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+                "{who}: {method} {path} → {status} {answer}"
+            );
+        }
+        if who != "auditor" {
+            for path in &reads {
+                let (status, answer) = h.call("GET", path, Some(token), None).await;
+                assert!(
+                    status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+                    "{who}: GET {path} → {status} {answer}"
+                );
+            }
+        }
+    }
+    // Nothing changed.
+    let store = h.state.engine.store();
+    assert_eq!(
+        store.audit_entries(0, 100_000).await.unwrap().len(),
+        audit_before,
+        "a refused call wrote to the audit log"
+    );
+    assert_eq!(
+        store.certificate_by_fingerprint(&fp).await.unwrap().status,
+        ca_store::CertificateStatus::Valid
+    );
+    assert!(store
+        .assignment(assignment_id)
+        .await
+        .unwrap()
+        .withdrawn_at
+        .is_none());
+    assert_eq!(
+        store.enrolment(enrolment_id).await.unwrap().status,
+        ca_store::EnrolmentStatus::Issued
+    );
+    let (status, _) = h
+        .call(
+            "GET",
+            &format!("/v1/certificates/{fp}"),
+            Some(&orange_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "the owner's token still works");
+}
