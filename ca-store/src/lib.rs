@@ -30,6 +30,8 @@ pub mod lookup;
 pub mod model;
 pub mod notify;
 mod store;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use audit::ChainVerdict;
 pub use connect::{code_schema_version, Backend, DatabaseUrl};

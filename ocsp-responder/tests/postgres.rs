@@ -12,35 +12,10 @@ use std::time::{Duration, Instant};
 use ca_core::ocsp::{CertIdHash, CertStatusAnswer};
 use ca_core::revocation::RevocationReason;
 use ca_service::{Engine, EngineConfig};
+use ca_store::testing::TestDatabase;
 use ca_store::{Actor, Store};
 use common::*;
 use ocsp_responder::{OcspConfig, OcspService};
-use sqlx::Connection;
-
-struct Database {
-    admin: String,
-    name: String,
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut c)
-                        .await;
-                }
-            })
-        })
-        .join();
-    }
-}
 
 async fn serve_engine(
     engine: Engine,
@@ -71,20 +46,8 @@ async fn a_revocation_reaches_two_responders_on_one_postgres() {
         eprintln!("skipped: TSCA_TEST_DATABASE_URL not set");
         return;
     };
-    let name = format!("tsca_ocsp_{}", std::process::id());
-    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut c)
-        .await
-        .unwrap();
-    let _db = Database {
-        admin: admin.clone(),
-        name: name.clone(),
-    };
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&name);
-    let url = url.to_string();
-
+    let db = TestDatabase::postgres(&admin).await;
+    let url = db.url.clone();
     let pki = Pki::on(&url).await;
     let cert = pki.issue_operator("Twice Watched Telecom").await;
     let key = pki.cert_id(CertIdHash::Sha1, &cert.serial);

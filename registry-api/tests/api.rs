@@ -14,6 +14,7 @@ use ca_core::numbering::NumberingScope;
 use ca_core::profile::{Profile, Publication, SubjectName};
 use ca_core::x509::Certificate;
 use ca_service::{Engine, EngineConfig};
+use ca_store::testing::TestDatabase;
 use ca_store::{Actor, NewApiToken, Role, Store};
 use rand_core::OsRng;
 use registry_api::{auth, router, AppState, RegistryConfig};
@@ -25,73 +26,11 @@ struct Harness {
     root_key: SoftwareKey,
     root_cert: Certificate,
     admin: String,
-    _dir: tempfile::TempDir,
-    _pg: Option<PgDb>,
+    _db: TestDatabase,
 }
 
-struct PgDb {
-    admin_url: String,
-    name: String,
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let (url, name) = (self.admin_url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                use sqlx::Connection;
-                if let Ok(mut c) = sqlx::PgConnection::connect(&url).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut c)
-                        .await;
-                }
-            })
-        })
-        .join();
-    }
-}
-
-async fn database_urls() -> Vec<(String, Option<PgDb>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut urls = vec![(
-        format!("sqlite://{}/registry.db", dir.path().display()),
-        None,
-    )];
-    std::mem::forget(dir); // removed with the process's temp files; keeps the path valid
-    if let Ok(admin) = std::env::var("TSCA_TEST_DATABASE_URL") {
-        use sqlx::Connection;
-        let name = format!(
-            "tsca_api_{}_{}",
-            std::process::id(),
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
-        );
-        let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut c)
-            .await
-            .unwrap();
-        let mut url = url::Url::parse(&admin).unwrap();
-        url.set_path(&name);
-        urls.push((
-            url.to_string(),
-            Some(PgDb {
-                admin_url: admin,
-                name,
-            }),
-        ));
-    }
-    urls
-}
-
-async fn harness(url: String, pg: Option<PgDb>) -> Harness {
-    let store = Store::open(&url).await.unwrap();
+async fn harness(db: TestDatabase) -> Harness {
+    let store = Store::open(&db.url).await.unwrap();
     let engine = Engine::new(
         store,
         b"test passphrase",
@@ -143,8 +82,7 @@ async fn harness(url: String, pg: Option<PgDb>) -> Harness {
         root_key,
         root_cert: root.certificate().clone(),
         admin: secret,
-        _dir: tempfile::tempdir().unwrap(),
-        _pg: pg,
+        _db: db,
     }
 }
 
@@ -242,9 +180,9 @@ fn operator_csr() -> (SoftwareKey, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_registry_story() {
-    for (url, pg) in database_urls().await {
-        let label = if pg.is_some() { "postgres" } else { "sqlite" };
-        let h = harness(url, pg).await;
+    for db in TestDatabase::all().await {
+        let label = db.label();
+        let h = harness(db).await;
         let admin = h.admin.clone();
 
         // A regional CA under the offline root: a CSR comes back, the ceremony signs it.
@@ -571,8 +509,7 @@ async fn the_whole_registry_story() {
 
 #[tokio::test]
 async fn bad_input_gets_problem_json_naming_the_field() {
-    let (url, pg) = database_urls().await.remove(0);
-    let h = harness(url, pg).await;
+    let h = harness(TestDatabase::sqlite()).await;
     let admin = h.admin.clone();
     // No token, unknown token.
     let (status, p) = h.call("GET", "/v1/authorities", None, None).await;
@@ -683,8 +620,7 @@ async fn every_route_is_in_the_openapi_document() {
 /// an auditor (who may read, never write).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_tenants_are_refused_and_nothing_changes() {
-    let (url, pg) = database_urls().await.remove(0);
-    let h = harness(url, pg).await;
+    let h = harness(TestDatabase::sqlite()).await;
     let admin = h.admin.clone();
     let (_, regional) = h
         .call("POST", "/v1/authorities", Some(&admin), Some(json!({"name": "europe", "tier": "regional", "parent_id": 1,
