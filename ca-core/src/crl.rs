@@ -53,7 +53,6 @@ use const_oid::db::rfc5280::{
 };
 use der::asn1::{BitString, ContextSpecific, OctetString, Uint};
 use der::{DateTime, Decode, Encode, Reader, SliceReader, TagMode, TagNumber};
-use ring::signature as ring_sig;
 use x509_cert::crl::{CertificateList, RevokedCert};
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use x509_cert::ext::pkix::{AuthorityKeyIdentifier, CrlNumber, CrlReason, KeyUsage};
@@ -63,9 +62,7 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::Version;
 
 use crate::error::{Error, Result};
-use crate::keys::{
-    Signer, ECDSA_WITH_SHA256, ECDSA_WITH_SHA384, ID_EC_PUBLIC_KEY, SECP256R1, SECP384R1,
-};
+use crate::keys::Signer;
 use crate::revocation::RevocationReason;
 use crate::time::x509_time;
 use crate::x509::{Certificate, Oid};
@@ -607,24 +604,6 @@ impl Crl {
                 )));
             }
         }
-        let spki = &issuer.tbs_certificate.subject_public_key_info;
-        let curve = (spki.algorithm.oid == ID_EC_PUBLIC_KEY)
-            .then_some(spki.algorithm.parameters.as_ref())
-            .flatten()
-            .and_then(|p| p.decode_as::<der::oid::ObjectIdentifier>().ok());
-        let signature_oid = self.list.signature_algorithm.oid;
-        let algorithm: &dyn ring_sig::VerificationAlgorithm = match (curve, signature_oid) {
-            (Some(SECP256R1), ECDSA_WITH_SHA256) => &ring_sig::ECDSA_P256_SHA256_ASN1,
-            (Some(SECP256R1), ECDSA_WITH_SHA384) => &ring_sig::ECDSA_P256_SHA384_ASN1,
-            (Some(SECP384R1), ECDSA_WITH_SHA256) => &ring_sig::ECDSA_P384_SHA256_ASN1,
-            (Some(SECP384R1), ECDSA_WITH_SHA384) => &ring_sig::ECDSA_P384_SHA384_ASN1,
-            _ => {
-                return Err(Error::UnsupportedSignatureAlgorithm(format!(
-                    "{signature_oid} with a {} key: CRLs are checked for ECDSA P-256/P-384",
-                    spki.algorithm.oid
-                )))
-            }
-        };
         let signature = self
             .list
             .signature
@@ -632,11 +611,13 @@ impl Crl {
             .ok_or_else(|| Error::BadSignature {
                 what: "CRL (signature has unused bits)".into(),
             })?;
-        ring_sig::UnparsedPublicKey::new(algorithm, spki.subject_public_key.raw_bytes())
-            .verify(&self.tbs_der, signature)
-            .map_err(|_| Error::BadSignature {
-                what: format!("CRL of {}", issuer.subject_text()),
-            })
+        crate::verify::verify_signature(
+            &self.list.signature_algorithm,
+            &issuer.tbs_certificate.subject_public_key_info,
+            &self.tbs_der,
+            signature,
+            &format!("CRL of {}", issuer.subject_text()),
+        )
     }
 }
 

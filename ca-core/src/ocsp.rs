@@ -28,7 +28,6 @@ use const_oid::db::{rfc5280, rfc5912, rfc6960};
 use der::asn1::{AnyRef, BitString, Null, ObjectIdentifier, OctetString};
 use der::{Decode, Encode, Sequence};
 use ring::digest;
-use ring::signature as ring_sig;
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::ext::pkix::{CrlReason, ExtendedKeyUsage};
 use x509_cert::ext::Extension as X509Extension;
@@ -1149,43 +1148,13 @@ impl BasicResponse {
                 ),
             });
         }
-        if spki.algorithm.oid != crate::keys::ID_EC_PUBLIC_KEY {
-            return Err(Error::UnsupportedKey(format!(
-                "OCSP responder key algorithm {}",
-                spki.algorithm.oid
-            )));
-        }
-        let curve = spki
-            .algorithm
-            .parameters
-            .as_ref()
-            .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
-            .ok_or_else(|| Error::UnsupportedKey("EC key without a named curve".into()))?;
-        let sig_oid = self.signature_algorithm.oid;
-        let algorithm: &dyn ring_sig::VerificationAlgorithm = match (curve, sig_oid) {
-            (crate::keys::SECP256R1, crate::keys::ECDSA_WITH_SHA256) => {
-                &ring_sig::ECDSA_P256_SHA256_ASN1
-            }
-            (crate::keys::SECP256R1, crate::keys::ECDSA_WITH_SHA384) => {
-                &ring_sig::ECDSA_P256_SHA384_ASN1
-            }
-            (crate::keys::SECP384R1, crate::keys::ECDSA_WITH_SHA256) => {
-                &ring_sig::ECDSA_P384_SHA256_ASN1
-            }
-            (crate::keys::SECP384R1, crate::keys::ECDSA_WITH_SHA384) => {
-                &ring_sig::ECDSA_P384_SHA384_ASN1
-            }
-            _ => {
-                return Err(Error::UnsupportedSignatureAlgorithm(format!(
-                    "{sig_oid} with a key on curve {curve}"
-                )))
-            }
-        };
-        ring_sig::UnparsedPublicKey::new(algorithm, key)
-            .verify(&self.tbs_response_data, &self.signature)
-            .map_err(|_| Error::BadSignature {
-                what: "OCSP response".into(),
-            })
+        crate::verify::verify_signature(
+            &self.signature_algorithm,
+            spki,
+            &self.tbs_response_data,
+            &self.signature,
+            "OCSP response",
+        )
     }
 
     /// [`Self::verify`] against the first certificate in `certs`, which is returned.
@@ -1662,8 +1631,8 @@ mod tests {
             assert_eq!(basic.to_der().unwrap(), bytes.response.as_bytes());
 
             // The signature is over the exact tbsResponseData, by the responder key.
-            ring_sig::UnparsedPublicKey::new(
-                &ring_sig::ECDSA_P256_SHA256_ASN1,
+            ring::signature::UnparsedPublicKey::new(
+                &ring::signature::ECDSA_P256_SHA256_ASN1,
                 pki.responder_cert
                     .tbs_certificate
                     .subject_public_key_info
