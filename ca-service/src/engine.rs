@@ -588,21 +588,26 @@ impl Engine {
         .await
     }
 
-    /// Checks that every requested resource is inside the operator's active assignments.
-    pub async fn check_within_assignments(
-        &self,
-        operator_id: i64,
-        requested: &NumberingScope,
-    ) -> ServiceResult<()> {
+    /// Everything an operator holds now: the union of its active assignments.
+    pub async fn operator_scope(&self, operator_id: i64) -> ServiceResult<NumberingScope> {
         let now = now();
-        let held = NumberingScope::new(
+        Ok(NumberingScope::new(
             self.store()
                 .operator_assignments(operator_id)
                 .await?
                 .into_iter()
                 .filter(|a| a.is_active_at(now))
                 .map(|a| a.resource),
-        );
+        ))
+    }
+
+    /// Checks that every requested resource is inside the operator's active assignments.
+    pub async fn check_within_assignments(
+        &self,
+        operator_id: i64,
+        requested: &NumberingScope,
+    ) -> ServiceResult<()> {
+        let held = self.operator_scope(operator_id).await?;
         let outside = requested.not_covered_by(&held);
         if !outside.is_empty() {
             return Err(ServiceError::out_of_scope(
@@ -858,15 +863,7 @@ impl Engine {
             .store()
             .withdraw_assignment(assignment_id, actor)
             .await?;
-        let now = now();
-        let remaining = NumberingScope::new(
-            self.store()
-                .operator_assignments(assignment.operator_id)
-                .await?
-                .into_iter()
-                .filter(|a| a.is_active_at(now))
-                .map(|a| a.resource),
-        );
+        let remaining = self.operator_scope(assignment.operator_id).await?;
         let mut revoked = Vec::new();
         let mut after = 0;
         loop {
