@@ -11,12 +11,23 @@
 //! Porting: an assignment ported from operator X is more specific than X's own. The answer
 //! lists matches longest first and drops X's less specific matches, because X no longer
 //! holds the ported numbers.
+//!
+//! Keeping it current: the index is built once ([`crate::Store::load_lookup_index`]) and then
+//! updated one object at a time ([`LookupIndex::apply`]), never rebuilt. Every change to an
+//! assignment or a certificate commits with an audit entry naming it, in one total order
+//! (the audit sequence), so [`SharedLookup::catch_up`] reads the audit entries after the last
+//! one the index has seen and re-reads just the objects they name. That covers this process's
+//! own writes and those of every other instance on the same database alike, at the cost of
+//! one indexed query when nothing changed. Time needs no update: validity windows and
+//! notAfter are checked at lookup time.
 
 use std::collections::HashMap;
+use std::sync::{RwLock, RwLockReadGuard};
 
 use ca_core::numbering::{E164Number, NumberingResource, PlmnId, ScopeConstraint};
 
 use crate::model::{Assignment, Timestamp};
+use crate::Store;
 
 /// A certificate as the index needs it.
 #[derive(Debug, Clone)]
@@ -48,12 +59,35 @@ pub struct LookupMatch {
     pub certificates: Vec<IndexedCertificate>,
 }
 
+/// What changed about one object the index holds, as read back from the database after its
+/// audit entry: its current state, or that it no longer belongs in the index.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum LookupChange {
+    /// The assignment as it is now (created, or changed in any way).
+    Assignment(Assignment),
+    /// The assignment with this id is withdrawn or over: drop it.
+    AssignmentGone(i64),
+    /// A valid operator certificate, as it is now.
+    Certificate(IndexedCertificate),
+    /// The certificate with this id is not (or no longer) a valid operator certificate.
+    CertificateGone(i64),
+}
+
 #[derive(Debug, Clone)]
 struct Entry {
     assignment_id: i64,
     operator_id: i64,
     ported_from: Option<i64>,
     resource: NumberingResource,
+    valid_from: Timestamp,
+    valid_to: Option<Timestamp>,
+}
+
+impl Entry {
+    fn active_at(&self, at: Timestamp) -> bool {
+        self.valid_from <= at && self.valid_to.is_none_or(|to| at < to)
+    }
 }
 
 /// Key of an E.164 block: its leading digits packed into a u64 (value, plus digit count so
@@ -89,95 +123,215 @@ fn e164_keys(resource: &NumberingResource) -> Vec<BlockKey> {
     }
 }
 
-/// The index. Build it from the database ([`crate::Store::load_lookup_index`]) and rebuild
-/// it after assignment or certificate changes.
+/// The index. Build it from the database ([`crate::Store::load_lookup_index`]), then keep it
+/// current with [`LookupIndex::apply`] (or share it as a [`SharedLookup`], which does that
+/// from the audit log).
 #[derive(Debug, Default)]
 pub struct LookupIndex {
     e164: HashMap<BlockKey, Vec<Entry>>,
     other: HashMap<NumberingResource, Vec<Entry>>,
-    certificates: Vec<IndexedCertificate>,
-    /// Certificates by the E.164 blocks their scopes cover, like assignments, so a lookup
+    /// Every held assignment by id, to find its keys again when it changes or goes.
+    assignments: HashMap<i64, Entry>,
+    certificates: HashMap<i64, IndexedCertificate>,
+    /// Certificate ids by the E.164 blocks their scopes cover, like assignments, so a lookup
     /// touches only certificates that cover the number (an operator may hold thousands).
-    certificates_e164: HashMap<BlockKey, Vec<u32>>,
-    /// Certificates by their PLMN / MCC entries.
-    certificates_other: HashMap<NumberingResource, Vec<u32>>,
-    assignments: usize,
+    certificates_e164: HashMap<BlockKey, Vec<i64>>,
+    /// Certificate ids by their PLMN / MCC entries.
+    certificates_other: HashMap<NumberingResource, Vec<i64>>,
+    /// The last audit entry whose change the index reflects (0: unknown, built by hand).
+    audit_seq: i64,
+}
+
+/// The index keys of a certificate's scope: its E.164 blocks and its PLMN / MCC entries.
+fn certificate_keys(certificate: &IndexedCertificate) -> (Vec<BlockKey>, Vec<NumberingResource>) {
+    let (mut e164, mut other) = (Vec::new(), Vec::new());
+    if let ScopeConstraint::Within(scope) = &certificate.scope {
+        for entry in scope.entries() {
+            e164.extend(e164_keys(entry));
+            if matches!(
+                entry,
+                NumberingResource::Plmn(_) | NumberingResource::Mcc(_)
+            ) {
+                other.push(entry.clone());
+            }
+        }
+    }
+    (e164, other)
+}
+
+/// Removes `id` from the list under `key`, and the list when it becomes empty.
+fn remove_from<K: std::hash::Hash + Eq, V>(
+    map: &mut HashMap<K, Vec<V>>,
+    key: &K,
+    is_it: impl Fn(&V) -> bool,
+) {
+    if let Some(list) = map.get_mut(key) {
+        list.retain(|v| !is_it(v));
+        if list.is_empty() {
+            map.remove(key);
+        }
+    }
 }
 
 impl LookupIndex {
-    /// Builds the index from the assignments active at `at` and the valid certificates.
+    /// Builds the index from assignments and valid certificates, leaving out what is over
+    /// at `at` (withdrawn or past its validity; expired certificates). Assignments that
+    /// start later are kept and only match from their `valid_from`.
     pub fn build(
         assignments: &[Assignment],
         certificates: Vec<IndexedCertificate>,
         at: Timestamp,
     ) -> Self {
         let mut index = Self::default();
-        for assignment in assignments.iter().filter(|a| a.is_active_at(at)) {
-            index.assignments += 1;
-            let entry = Entry {
-                assignment_id: assignment.id,
-                operator_id: assignment.operator_id,
-                ported_from: assignment.ported_from,
-                resource: assignment.resource.clone(),
-            };
-            let keys = e164_keys(&assignment.resource);
-            if keys.is_empty() {
-                index
-                    .other
-                    .entry(assignment.resource.clone())
-                    .or_default()
-                    .push(entry);
-            } else {
-                for key in keys {
-                    index.e164.entry(key).or_default().push(entry.clone());
-                }
+        for assignment in assignments {
+            if assignment.withdrawn_at.is_none() && assignment.valid_to.is_none_or(|to| at < to) {
+                index.insert_assignment(assignment);
             }
         }
         for certificate in certificates.into_iter().filter(|c| c.not_after > at) {
-            let position = index.certificates.len() as u32;
-            if let ScopeConstraint::Within(scope) = &certificate.scope {
-                for entry in scope.entries() {
-                    for key in e164_keys(entry) {
-                        index
-                            .certificates_e164
-                            .entry(key)
-                            .or_default()
-                            .push(position);
-                    }
-                    if matches!(
-                        entry,
-                        NumberingResource::Plmn(_) | NumberingResource::Mcc(_)
-                    ) {
-                        index
-                            .certificates_other
-                            .entry(entry.clone())
-                            .or_default()
-                            .push(position);
-                    }
-                }
-            }
-            index.certificates.push(certificate);
+            index.insert_certificate(certificate);
         }
         index
     }
 
-    /// How many active assignments the index holds.
+    /// How many assignments the index holds (active now or starting later).
     pub fn len(&self) -> usize {
-        self.assignments
+        self.assignments.len()
     }
 
     /// True when it holds none.
     pub fn is_empty(&self) -> bool {
-        self.assignments == 0
+        self.assignments.is_empty()
     }
 
-    /// The operators authorised for an E.164 number, most specific assignment first, with
-    /// their certificates covering it that are still valid at `at`.
+    /// How many certificates the index holds.
+    pub fn certificates(&self) -> usize {
+        self.certificates.len()
+    }
+
+    /// The last audit sequence number whose change the index reflects.
+    pub fn audit_seq(&self) -> i64 {
+        self.audit_seq
+    }
+
+    /// The index as of audit entry `seq` (the head read before its contents were).
+    pub(crate) fn with_audit_seq(mut self, seq: i64) -> Self {
+        self.audit_seq = seq;
+        self
+    }
+
+    /// Applies one change: the object's entries are replaced by its current state, or
+    /// removed. Idempotent, so a change applied twice (or an old change applied after a
+    /// newer state was read) leaves the object as last read.
+    pub fn apply(&mut self, change: LookupChange) {
+        match change {
+            LookupChange::Assignment(assignment) => {
+                self.remove_assignment(assignment.id);
+                if assignment.withdrawn_at.is_none() {
+                    self.insert_assignment(&assignment);
+                }
+            }
+            LookupChange::AssignmentGone(id) => self.remove_assignment(id),
+            LookupChange::Certificate(certificate) => {
+                self.remove_certificate(certificate.certificate_id);
+                self.insert_certificate(certificate);
+            }
+            LookupChange::CertificateGone(id) => self.remove_certificate(id),
+        }
+    }
+
+    /// Drops what can never match again: assignments past their `valid_to` and expired
+    /// certificates (lookups skip them anyway; this only returns the memory).
+    pub fn prune(&mut self, at: Timestamp) {
+        let over: Vec<i64> = self
+            .assignments
+            .values()
+            .filter(|e| e.valid_to.is_some_and(|to| to <= at))
+            .map(|e| e.assignment_id)
+            .collect();
+        for id in over {
+            self.remove_assignment(id);
+        }
+        let expired: Vec<i64> = self
+            .certificates
+            .values()
+            .filter(|c| c.not_after <= at)
+            .map(|c| c.certificate_id)
+            .collect();
+        for id in expired {
+            self.remove_certificate(id);
+        }
+    }
+
+    fn insert_assignment(&mut self, assignment: &Assignment) {
+        let entry = Entry {
+            assignment_id: assignment.id,
+            operator_id: assignment.operator_id,
+            ported_from: assignment.ported_from,
+            resource: assignment.resource.clone(),
+            valid_from: assignment.valid_from,
+            valid_to: assignment.valid_to,
+        };
+        let keys = e164_keys(&assignment.resource);
+        if keys.is_empty() {
+            self.other
+                .entry(assignment.resource.clone())
+                .or_default()
+                .push(entry.clone());
+        } else {
+            for key in keys {
+                self.e164.entry(key).or_default().push(entry.clone());
+            }
+        }
+        self.assignments.insert(assignment.id, entry);
+    }
+
+    fn remove_assignment(&mut self, id: i64) {
+        let Some(entry) = self.assignments.remove(&id) else {
+            return;
+        };
+        let keys = e164_keys(&entry.resource);
+        if keys.is_empty() {
+            remove_from(&mut self.other, &entry.resource, |e| e.assignment_id == id);
+        } else {
+            for key in keys {
+                remove_from(&mut self.e164, &key, |e| e.assignment_id == id);
+            }
+        }
+    }
+
+    fn insert_certificate(&mut self, certificate: IndexedCertificate) {
+        let id = certificate.certificate_id;
+        let (e164, other) = certificate_keys(&certificate);
+        for key in e164 {
+            self.certificates_e164.entry(key).or_default().push(id);
+        }
+        for key in other {
+            self.certificates_other.entry(key).or_default().push(id);
+        }
+        self.certificates.insert(id, certificate);
+    }
+
+    fn remove_certificate(&mut self, id: i64) {
+        let Some(certificate) = self.certificates.remove(&id) else {
+            return;
+        };
+        let (e164, other) = certificate_keys(&certificate);
+        for key in e164 {
+            remove_from(&mut self.certificates_e164, &key, |&c| c == id);
+        }
+        for key in other {
+            remove_from(&mut self.certificates_other, &key, |&c| c == id);
+        }
+    }
+
+    /// The operators authorised for an E.164 number at `at`, most specific assignment
+    /// first, with their certificates covering it that are still valid at `at`.
     pub fn lookup_e164(&self, number: &E164Number, at: Timestamp) -> Vec<LookupMatch> {
         let digits = number.as_str();
         let len = digits.len() as u8;
         let mut found: Vec<(usize, &Entry)> = Vec::new();
-        let mut covering: Vec<u32> = Vec::new();
+        let mut covering: Vec<i64> = Vec::new();
         for k in (1..=digits.len()).rev() {
             let prefix = &digits.as_bytes()[..k];
             for restriction in [Some(len), None] {
@@ -196,7 +350,7 @@ impl LookupIndex {
     /// The operators authorised for a PLMN (by its own assignment or its MCC's).
     pub fn lookup_plmn(&self, plmn: &PlmnId, at: Timestamp) -> Vec<LookupMatch> {
         let mut found: Vec<(usize, &Entry)> = Vec::new();
-        let mut covering: Vec<u32> = Vec::new();
+        let mut covering: Vec<i64> = Vec::new();
         for key in [
             NumberingResource::Plmn(plmn.clone()),
             NumberingResource::Mcc(plmn.mcc()),
@@ -211,11 +365,11 @@ impl LookupIndex {
         self.answer(found, covering, at)
     }
 
-    /// `covering`: positions of the certificates whose scope covers what was asked.
+    /// `covering`: ids of the certificates whose scope covers what was asked.
     fn answer(
         &self,
         found: Vec<(usize, &Entry)>,
-        mut covering: Vec<u32>,
+        mut covering: Vec<i64>,
         at: Timestamp,
     ) -> Vec<LookupMatch> {
         covering.sort_unstable();
@@ -224,7 +378,7 @@ impl LookupIndex {
         // specific (earlier) match was ported from it.
         let mut answer: Vec<LookupMatch> = Vec::new();
         let mut donors: Vec<i64> = Vec::new();
-        for (depth, entry) in found {
+        for (depth, entry) in found.into_iter().filter(|(_, e)| e.active_at(at)) {
             if donors.contains(&entry.operator_id) {
                 continue;
             }
@@ -233,7 +387,7 @@ impl LookupIndex {
             }
             let certificates = covering
                 .iter()
-                .map(|&i| &self.certificates[i as usize])
+                .filter_map(|id| self.certificates.get(id))
                 .filter(|c| c.operator_id == entry.operator_id && c.not_after > at)
                 .cloned()
                 .collect();
@@ -246,6 +400,58 @@ impl LookupIndex {
             });
         }
         answer
+    }
+}
+
+/// A [`LookupIndex`] shared by request handlers and kept current from the audit log.
+///
+/// Readers take a read lock for the length of one lookup (microseconds); a catch-up reads
+/// the database first and takes the write lock only to apply what it read. Catch-ups are
+/// serialised, so two of them never apply the same entries out of order.
+#[derive(Debug)]
+pub struct SharedLookup {
+    index: RwLock<LookupIndex>,
+    catching_up: tokio::sync::Mutex<()>,
+}
+
+impl SharedLookup {
+    /// Builds the index from the database.
+    pub async fn load(store: &Store, at: Timestamp) -> crate::Result<SharedLookup> {
+        Ok(SharedLookup {
+            index: RwLock::new(store.load_lookup_index(at).await?),
+            catching_up: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The index, for one lookup. Hold the guard briefly: writers wait for it.
+    pub fn read(&self) -> RwLockReadGuard<'_, LookupIndex> {
+        // Every mutation is applied whole under the write lock from data read before it, so
+        // a panic cannot leave a half-applied change: a poisoned lock is used as is.
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies every assignment and certificate change committed since the index was last
+    /// brought up to date (by this process or any other on the same database). Returns how
+    /// many objects were re-read.
+    pub async fn catch_up(&self, store: &Store) -> crate::Result<usize> {
+        let _one_at_a_time = self.catching_up.lock().await;
+        let after = self.read().audit_seq;
+        let (seq, changes) = store.lookup_changes(after).await?;
+        let count = changes.len();
+        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        for change in changes {
+            index.apply(change);
+        }
+        index.audit_seq = seq;
+        Ok(count)
+    }
+
+    /// [`LookupIndex::prune`] under the write lock.
+    pub fn prune(&self, at: Timestamp) {
+        self.index
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .prune(at);
     }
 }
 
@@ -370,6 +576,98 @@ mod tests {
         assert_eq!(
             m.iter().map(|m| m.operator_id).collect::<Vec<_>>(),
             vec![10]
+        );
+    }
+
+    /// Applying changes one by one gives the same answers as building from scratch, and
+    /// removing everything leaves no empty lists behind.
+    #[test]
+    fn changes_apply_incrementally_and_remove_cleanly() {
+        let scope = |t: &str| ScopeConstraint::Within(NumberingScope::parse([t]).expect(t));
+        let cert = |id, operator_id, s: &str| IndexedCertificate {
+            certificate_id: id,
+            operator_id,
+            fingerprint: format!("{id:064x}"),
+            not_after: 1_000,
+            scope: scope(s),
+        };
+        let mut index = LookupIndex::default();
+        index.apply(LookupChange::Assignment(assignment(
+            1,
+            10,
+            "prefix:336",
+            None,
+        )));
+        index.apply(LookupChange::Assignment(assignment(
+            2,
+            20,
+            "range:33612340000+10000",
+            Some(10),
+        )));
+        index.apply(LookupChange::Assignment(assignment(
+            3,
+            30,
+            "plmn:208-01",
+            None,
+        )));
+        index.apply(LookupChange::Certificate(cert(
+            7,
+            20,
+            "range:33612340000+10000",
+        )));
+        index.apply(LookupChange::Certificate(cert(8, 30, "plmn:208-01")));
+        // Applying the same state again changes nothing.
+        index.apply(LookupChange::Certificate(cert(
+            7,
+            20,
+            "range:33612340000+10000",
+        )));
+        let ops = |index: &LookupIndex, n: &str| -> Vec<(i64, usize)> {
+            index
+                .lookup_e164(&number(n), 100)
+                .iter()
+                .map(|m| (m.operator_id, m.certificates.len()))
+                .collect()
+        };
+        assert_eq!(ops(&index, "33612345678"), vec![(20, 1)]);
+        assert_eq!(ops(&index, "33699999999"), vec![(10, 0)]);
+        let plmn = PlmnId::parse("20801").unwrap();
+        assert_eq!(index.lookup_plmn(&plmn, 100)[0].certificates.len(), 1);
+
+        // The port ends: the donor is back; its certificate goes with the withdrawal.
+        index.apply(LookupChange::AssignmentGone(2));
+        assert_eq!(ops(&index, "33612345678"), vec![(10, 0)]);
+        index.apply(LookupChange::CertificateGone(7));
+        index.apply(LookupChange::CertificateGone(8));
+        index.apply(LookupChange::AssignmentGone(3));
+        // A withdrawn assignment read back as such is dropped too.
+        let mut withdrawn = assignment(1, 10, "prefix:336", None);
+        withdrawn.withdrawn_at = Some(50);
+        index.apply(LookupChange::Assignment(withdrawn));
+        assert!(index.is_empty());
+        assert_eq!(index.certificates(), 0);
+        assert!(index.e164.is_empty() && index.other.is_empty());
+        assert!(index.certificates_e164.is_empty() && index.certificates_other.is_empty());
+    }
+
+    #[test]
+    fn validity_windows_are_checked_at_lookup_time_and_pruned() {
+        let mut later = assignment(1, 10, "prefix:336", None);
+        later.valid_from = 200;
+        later.valid_to = Some(300);
+        let index_at = |at| LookupIndex::build(std::slice::from_ref(&later), Vec::new(), at);
+        let mut index = index_at(100);
+        assert_eq!(index.len(), 1, "a future assignment is kept");
+        assert!(index.lookup_e164(&number("33612345678"), 150).is_empty());
+        assert_eq!(index.lookup_e164(&number("33612345678"), 250).len(), 1);
+        assert!(index.lookup_e164(&number("33612345678"), 300).is_empty());
+        index.prune(299);
+        assert_eq!(index.len(), 1);
+        index.prune(300);
+        assert!(index.is_empty());
+        assert!(
+            index_at(300).is_empty(),
+            "an assignment already over is left out"
         );
     }
 

@@ -19,7 +19,7 @@ use tokio::sync::broadcast;
 use crate::audit::{self, ChainVerdict, GENESIS_HASH};
 use crate::connect::{self, Backend, DatabaseUrl};
 use crate::error::{Result, StoreError};
-use crate::lookup::{IndexedCertificate, LookupIndex};
+use crate::lookup::{IndexedCertificate, LookupChange, LookupIndex};
 use crate::model::*;
 use crate::notify::{RevocationEvent, Subscription, REVOCATION_CHANNEL};
 
@@ -1018,35 +1018,85 @@ impl Store {
     /// The valid, unexpired operator certificates, without their DER: what the lookup
     /// index needs.
     pub async fn indexed_certificates(&self, at: Timestamp) -> Result<Vec<IndexedCertificate>> {
-        let rows = sqlx::query(
-            "SELECT id, operator_id, fingerprint, not_after, scope FROM certificates \
-             WHERE status = 'valid' AND operator_id IS NOT NULL AND not_after > $1",
-        )
-        .bind(at)
-        .fetch_all(&self.inner.read)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(IndexedCertificate {
-                    certificate_id: row.try_get("id")?,
-                    operator_id: row
-                        .try_get::<Option<i64>, _>("operator_id")?
-                        .unwrap_or_default(),
-                    fingerprint: row
-                        .try_get::<Option<String>, _>("fingerprint")?
-                        .unwrap_or_default(),
-                    not_after: row.try_get("not_after")?,
-                    scope: scope_from_text(&row.try_get::<String, _>("scope")?)?,
-                })
-            })
-            .collect()
+        fetch_indexed_certificates(&self.inner.read, "not_after > $1", at).await
     }
 
-    /// Builds the number lookup index from the current assignments and certificates.
+    /// Builds the number lookup index from the current assignments and certificates. The
+    /// index remembers the audit head read first, so that [`Store::lookup_changes`] from
+    /// there catches up whatever committed while it was being read (applied twice at worst,
+    /// which is harmless: a change re-reads the object's current state).
     pub async fn load_lookup_index(&self, at: Timestamp) -> Result<LookupIndex> {
-        let assignments = self.active_assignments(at).await?;
+        let seq = self.audit_head_seq().await?;
+        let assignments = fetch_assignments(
+            &self.inner.read,
+            "withdrawn_at IS NULL AND (valid_to IS NULL OR valid_to > $1)",
+            at,
+        )
+        .await?;
         let certificates = self.indexed_certificates(at).await?;
-        Ok(LookupIndex::build(&assignments, certificates, at))
+        Ok(LookupIndex::build(&assignments, certificates, at).with_audit_seq(seq))
+    }
+
+    /// The sequence number of the newest audit entry (0 for none).
+    pub async fn audit_head_seq(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar::<_, i64>("SELECT seq FROM audit_head WHERE id = 1")
+                .fetch_optional(&self.inner.read)
+                .await?
+                .unwrap_or(0),
+        )
+    }
+
+    /// What the lookup index must change after audit entry `after_seq`: the current state of
+    /// every assignment and certificate named by a later audit entry (every change to one
+    /// commits with such an entry, ca-store's second guarantee), and the newest sequence
+    /// number read. Each object is read once, however many entries name it.
+    pub async fn lookup_changes(&self, after_seq: i64) -> Result<(i64, Vec<LookupChange>)> {
+        const PAGE: i64 = 10_000;
+        let mut seq = after_seq;
+        let mut assignments = std::collections::BTreeSet::new();
+        let mut certificates = std::collections::BTreeSet::new();
+        loop {
+            let rows = sqlx::query(
+                "SELECT seq, subject FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+            )
+            .bind(seq)
+            .bind(PAGE)
+            .fetch_all(&self.inner.read)
+            .await?;
+            for row in &rows {
+                seq = row.try_get("seq")?;
+                let subject: String = row.try_get("subject")?;
+                match subject.split_once(':') {
+                    Some(("assignment", id)) => assignments.extend(id.parse::<i64>().ok()),
+                    Some(("certificate", id)) => certificates.extend(id.parse::<i64>().ok()),
+                    _ => {}
+                }
+            }
+            if (rows.len() as i64) < PAGE {
+                break;
+            }
+        }
+        let mut changes = Vec::with_capacity(assignments.len() + certificates.len());
+        for id in assignments {
+            let current = fetch_assignments(&self.inner.read, "id = $1", id)
+                .await?
+                .pop();
+            changes.push(match current {
+                Some(a) if a.withdrawn_at.is_none() => LookupChange::Assignment(a),
+                _ => LookupChange::AssignmentGone(id),
+            });
+        }
+        for id in certificates {
+            let current = fetch_indexed_certificates(&self.inner.read, "id = $1", id)
+                .await?
+                .pop();
+            changes.push(match current {
+                Some(c) => LookupChange::Certificate(c),
+                None => LookupChange::CertificateGone(id),
+            });
+        }
+        Ok((seq, changes))
     }
 
     // ---- OCSP responses and CRLs ----------------------------------------------------------
@@ -1418,6 +1468,36 @@ fn token_from_row(row: &AnyRow) -> Result<ApiToken> {
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
     })
+}
+
+/// Valid operator certificates matching `condition` (on one `$1` parameter), without DER.
+async fn fetch_indexed_certificates<'e, E: sqlx::Executor<'e, Database = Any>>(
+    executor: E,
+    condition: &str,
+    param: i64,
+) -> Result<Vec<IndexedCertificate>> {
+    let rows = sqlx::query(&format!(
+        "SELECT id, operator_id, fingerprint, not_after, scope FROM certificates \
+         WHERE status = 'valid' AND operator_id IS NOT NULL AND {condition}"
+    ))
+    .bind(param)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(IndexedCertificate {
+                certificate_id: row.try_get("id")?,
+                operator_id: row
+                    .try_get::<Option<i64>, _>("operator_id")?
+                    .unwrap_or_default(),
+                fingerprint: row
+                    .try_get::<Option<String>, _>("fingerprint")?
+                    .unwrap_or_default(),
+                not_after: row.try_get("not_after")?,
+                scope: scope_from_text(&row.try_get::<String, _>("scope")?)?,
+            })
+        })
+        .collect()
 }
 
 async fn fetch_assignments<'e, E: sqlx::Executor<'e, Database = Any>>(

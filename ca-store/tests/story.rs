@@ -304,6 +304,82 @@ async fn hierarchy_operators_tokens_and_assignments() {
     }
 }
 
+/// The shared lookup index follows every change from the audit log, including those
+/// another instance (another `Store` on the same database) commits, without a rebuild.
+#[tokio::test]
+async fn the_lookup_index_catches_up_with_another_instances_changes() {
+    for db in TestDb::all().await {
+        let reader = Store::open(&db.url).await.unwrap();
+        let writer = Store::open(&db.url).await.unwrap();
+        let w = world(&writer).await;
+        let lookup = SharedLookup::load(&reader, now()).await.unwrap();
+        let who = |lookup: &SharedLookup| -> Vec<(i64, usize)> {
+            lookup
+                .read()
+                .lookup_e164(&E164Number::parse("33612345678").unwrap(), now())
+                .iter()
+                .map(|m| (m.operator_id, m.certificates.len()))
+                .collect()
+        };
+        assert!(who(&lookup).is_empty());
+
+        let assignment = writer
+            .create_assignment(
+                &NewAssignment {
+                    authority_id: w.national.id,
+                    operator_id: w.operator.id,
+                    resource: "prefix:3361".parse().unwrap(),
+                    valid_from: 0,
+                    valid_to: None,
+                    ported_from: None,
+                },
+                &admin(),
+            )
+            .await
+            .unwrap();
+        assert!(who(&lookup).is_empty(), "nothing changes before a catch-up");
+        assert_eq!(lookup.catch_up(&reader).await.unwrap(), 1);
+        assert_eq!(who(&lookup), vec![(w.operator.id, 0)]);
+
+        // An issued certificate appears; a second catch-up with nothing new reads nothing.
+        let cert = issue(&writer, &w, &[0x51]).await;
+        lookup.catch_up(&reader).await.unwrap();
+        assert_eq!(who(&lookup), vec![(w.operator.id, 1)]);
+        assert_eq!(lookup.catch_up(&reader).await.unwrap(), 0);
+        assert_eq!(
+            lookup.read().audit_seq(),
+            reader.audit_head_seq().await.unwrap()
+        );
+
+        // A revoked certificate and a withdrawn assignment disappear.
+        writer
+            .revoke_certificate(
+                cert.id,
+                RevocationReason::PrivilegeWithdrawn,
+                150,
+                &ocsp(&[0x51], "revoked"),
+                &admin(),
+            )
+            .await
+            .unwrap();
+        lookup.catch_up(&reader).await.unwrap();
+        assert_eq!(who(&lookup), vec![(w.operator.id, 0)]);
+        assert_eq!(lookup.read().certificates(), 0);
+        writer
+            .withdraw_assignment(assignment.id, &admin())
+            .await
+            .unwrap();
+        lookup.catch_up(&reader).await.unwrap();
+        assert!(who(&lookup).is_empty());
+        assert!(lookup.read().is_empty());
+
+        // A fresh build agrees with the caught-up index.
+        let rebuilt = reader.load_lookup_index(now()).await.unwrap();
+        assert!(rebuilt.is_empty() && rebuilt.certificates() == 0);
+        assert_eq!(rebuilt.audit_seq(), lookup.read().audit_seq());
+    }
+}
+
 #[tokio::test]
 async fn record_before_sign_and_idempotent_enrolment() {
     for db in TestDb::all().await {

@@ -28,7 +28,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use ca_service::Engine;
-use ca_store::{now, LookupIndex};
+use ca_store::{now, LookupIndex, SharedLookup};
 
 pub use metrics::Metrics;
 pub use serve::{serve, tls_config_from_pem_files, Listener};
@@ -45,8 +45,9 @@ pub struct RegistryConfig {
     pub max_body_bytes: usize,
     /// Requests per second allowed per token (429 beyond), with a burst of twice that.
     pub rate_limit_per_second: f64,
-    /// How often the lookup index is rebuilt from the database even without local changes
-    /// (other instances may have written).
+    /// How often the lookup index catches up with changes committed by other instances
+    /// (one indexed audit-log query when nothing changed). This instance's own changes are
+    /// applied before the request that made them returns.
     pub lookup_refresh: Duration,
 }
 
@@ -55,7 +56,7 @@ impl Default for RegistryConfig {
         Self {
             max_body_bytes: 64 * 1024,
             rate_limit_per_second: 50.0,
-            lookup_refresh: Duration::from_secs(30),
+            lookup_refresh: Duration::from_secs(1),
         }
     }
 }
@@ -67,8 +68,7 @@ pub struct AppState {
     pub engine: Engine,
     /// Settings.
     pub config: RegistryConfig,
-    lookup: Arc<RwLock<Arc<LookupIndex>>>,
-    lookup_dirty: Arc<tokio::sync::Notify>,
+    lookup: Arc<SharedLookup>,
     buckets: Arc<Mutex<HashMap<i64, (f64, Instant)>>>,
     /// Counters for /metrics.
     pub metrics: Arc<Metrics>,
@@ -78,12 +78,11 @@ pub struct AppState {
 impl AppState {
     /// State over an engine; builds the lookup index and starts its refresher.
     pub async fn new(engine: Engine, config: RegistryConfig) -> Result<Self, ca_store::StoreError> {
-        let index = engine.store().load_lookup_index(now()).await?;
+        let lookup = SharedLookup::load(engine.store(), now()).await?;
         let state = Self {
             engine,
             config,
-            lookup: Arc::new(RwLock::new(Arc::new(index))),
-            lookup_dirty: Arc::new(tokio::sync::Notify::new()),
+            lookup: Arc::new(lookup),
             buckets: Arc::new(Mutex::new(HashMap::new())),
             metrics: Arc::new(Metrics::default()),
             extra_metrics: Arc::new(RwLock::new(Vec::new())),
@@ -101,32 +100,33 @@ impl AppState {
             .push(source);
     }
 
-    /// The current lookup index.
-    pub fn lookup_index(&self) -> Arc<LookupIndex> {
-        self.lookup
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    /// The lookup index, for one lookup (a read lock: do not hold it across an await).
+    pub fn lookup_index(&self) -> std::sync::RwLockReadGuard<'_, LookupIndex> {
+        self.lookup.read()
     }
 
-    /// Marks the lookup index stale (assignments or certificates changed) and rebuilds it
-    /// now, so the caller's own change is visible to its next lookup.
+    /// Brings the lookup index up to date with every committed change, so the caller's own
+    /// change is visible to its next lookup. A failure is logged and left to the background
+    /// catch-up, which retries every `lookup_refresh`: the change itself is committed.
     pub async fn refresh_lookup(&self) {
-        match self.engine.store().load_lookup_index(now()).await {
-            Ok(index) => *self.lookup.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index),
-            Err(e) => {
-                tracing::warn!(error = %e, "lookup index rebuild failed; retrying in the background");
-                self.lookup_dirty.notify_one();
-            }
+        if let Err(e) = self.lookup.catch_up(self.engine.store()).await {
+            tracing::warn!(error = %e, "lookup index catch-up failed; retrying in the background");
         }
     }
 
+    /// Catches up with other instances' changes every `lookup_refresh`, and about once an
+    /// hour drops expired entries.
     async fn refresh_lookup_forever(&self) {
+        const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+        let mut pruned = Instant::now();
         loop {
-            let _ = tokio::time::timeout(self.config.lookup_refresh, self.lookup_dirty.notified())
-                .await;
-            if let Ok(index) = self.engine.store().load_lookup_index(now()).await {
-                *self.lookup.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
+            tokio::time::sleep(self.config.lookup_refresh).await;
+            if let Err(e) = self.lookup.catch_up(self.engine.store()).await {
+                tracing::debug!(error = %e, "lookup index catch-up failed; will retry");
+            }
+            if pruned.elapsed() >= PRUNE_EVERY {
+                self.lookup.prune(now());
+                pruned = Instant::now();
             }
         }
     }
