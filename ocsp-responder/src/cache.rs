@@ -18,12 +18,15 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime};
 
 use axum::http::HeaderValue;
 use bytes::Bytes;
-use ca_core::ocsp::{CertIdHash, CertIdKey, CertStatusAnswer, IssuerHashes, SingleAnswer};
+use ca_core::ocsp::{
+    join_response, split_response, CertIdHash, CertIdKey, CertStatusAnswer, IssuerHashes,
+    ResponseParts, SingleAnswer, MAX_SERIAL_LEN,
+};
 use ca_core::x509::Certificate;
 use ca_service::{from_timestamp, to_timestamp, Engine, IssuerResponder};
 use ca_store::{now, OcspResponseRecord, StoreError, StoreEvent, Subscription, Timestamp};
@@ -41,60 +44,160 @@ const ISSUER_REREAD_SECS: i64 = 5;
 /// 9999-12-31T23:59:59Z, the last instant an HTTP date can name.
 const LAST_HTTP_DATE: Timestamp = 253_402_300_799;
 
-/// One signed answer, with the HTTP headers that go with it computed once.
+/// What the cache is keyed by: the issuer (its authority id), the CertID's hash algorithm and
+/// the serial. A CertID's two issuer hashes are the same for every certificate of one issuer,
+/// so a request's are matched against the known issuers once (`match_issuer`) and left out of
+/// the key: 32 octets instead of [`CertIdKey`]'s 88, some 100 MB less at a million entries
+/// (the table has about two slots per entry).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct EntryKey {
+    pub(crate) issuer_id: i64,
+    hash: CertIdHash,
+    serial_len: u8,
+    serial: [u8; MAX_SERIAL_LEN],
+}
+
+impl EntryKey {
+    /// The key of `id`, a CertID naming issuer `issuer_id`.
+    pub(crate) fn new(issuer_id: i64, id: &CertIdKey) -> Self {
+        Self::from_serial(issuer_id, id.hash(), id.serial())
+            .unwrap_or_else(|| unreachable_serial(issuer_id, id.hash()))
+    }
+
+    /// The key of a serial (DER INTEGER content); `None` if longer than a CertID may carry.
+    pub(crate) fn from_serial(issuer_id: i64, hash: CertIdHash, serial: &[u8]) -> Option<Self> {
+        let mut bytes = [0u8; MAX_SERIAL_LEN];
+        bytes.get_mut(..serial.len())?.copy_from_slice(serial);
+        Some(Self {
+            issuer_id,
+            hash,
+            serial_len: serial.len() as u8, // ≤ MAX_SERIAL_LEN
+            serial: bytes,
+        })
+    }
+
+    pub(crate) fn hash(&self) -> CertIdHash {
+        self.hash
+    }
+
+    pub(crate) fn serial(&self) -> &[u8] {
+        &self.serial[..usize::from(self.serial_len)]
+    }
+
+    /// The full CertID under the issuer's `hashes`.
+    pub(crate) fn cert_id(&self, hashes: &IssuerHashes) -> Option<CertIdKey> {
+        cached_key(hashes, self.hash, self.serial())
+    }
+}
+
+/// A [`CertIdKey`]'s serial has at most [`MAX_SERIAL_LEN`] octets (its constructor checks), so
+/// [`EntryKey::from_serial`] cannot refuse it; this keeps that invariant out of the hot path
+/// without an `unwrap`.
+#[cold]
+fn unreachable_serial(issuer_id: i64, hash: CertIdHash) -> EntryKey {
+    EntryKey {
+        issuer_id,
+        hash,
+        serial_len: 0,
+        serial: [0; MAX_SERIAL_LEN],
+    }
+}
+
+/// The `certs` fields (the delegated responder certificates) that cached responses share:
+/// each response keeps its own signed part and a reference to one of these (see
+/// [`ResponseParts`]). There are a handful, one per CA and responder rotation.
+#[derive(Default)]
+pub(crate) struct SharedCerts(Mutex<Vec<Arc<[u8]>>>);
+
+impl SharedCerts {
+    fn intern(&self, certs: &[u8]) -> Arc<[u8]> {
+        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = all.iter().find(|c| c.as_ref() == certs) {
+            return found.clone();
+        }
+        // Forget the ones no cached response uses any more (rotated responders).
+        all.retain(|c| Arc::strong_count(c) > 1);
+        let new: Arc<[u8]> = Arc::from(certs);
+        all.push(new.clone());
+        new
+    }
+}
+
+/// One signed answer, kept small: its signed part, a shared reference to its `certs` field,
+/// and what its HTTP headers are made from (formatted when served: a few hundred nanoseconds,
+/// against some 150 octets per entry kept).
 #[derive(Debug)]
 pub(crate) struct Cached {
-    pub(crate) der: Bytes,
+    signed: Bytes,
+    certs: Arc<[u8]>,
     pub(crate) this_update: Timestamp,
     pub(crate) next_update: Timestamp,
-    /// `"<hex SHA-256 of der>"`.
-    pub(crate) etag: HeaderValue,
-    /// thisUpdate as an HTTP date.
-    pub(crate) last_modified: HeaderValue,
-    /// nextUpdate as an HTTP date.
-    pub(crate) expires: HeaderValue,
+    /// The first half of the SHA-256 of the signed part: a signature is unique, so this names
+    /// the response.
+    etag: [u8; 16],
     /// The certificate it is about (every cached answer is about one we issued).
     pub(crate) certificate_id: i64,
-    pub(crate) issuer_id: i64,
 }
 
 impl Cached {
+    /// The entry for a complete DER response.
     pub(crate) fn new(
-        der: Bytes,
+        shared: &SharedCerts,
+        der: &[u8],
         this_update: Timestamp,
         next_update: Timestamp,
         certificate_id: i64,
-        issuer_id: i64,
-    ) -> Self {
-        let digest = ring::digest::digest(&ring::digest::SHA256, &der);
-        // httpdate panics past the year 9999: clamp (a response can only claim such a date
-        // through a misconfigured validity, which must not take the responder down).
-        let date = |t: Timestamp| {
-            let t = t.clamp(0, LAST_HTTP_DATE);
-            HeaderValue::from_str(&httpdate::fmt_http_date(from_timestamp(t)))
-                .unwrap_or_else(|_| HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"))
-        };
-        Self {
-            etag: HeaderValue::from_str(&format!("\"{}\"", hex::encode(digest.as_ref())))
-                .unwrap_or_else(|_| HeaderValue::from_static("\"\"")),
-            last_modified: date(this_update),
-            expires: date(next_update),
-            der,
+    ) -> Result<Self, OcspError> {
+        let parts = split_response(der)?;
+        let digest = ring::digest::digest(&ring::digest::SHA256, parts.signed);
+        let mut etag = [0u8; 16];
+        etag.copy_from_slice(&digest.as_ref()[..16]);
+        Ok(Self {
+            signed: Bytes::copy_from_slice(parts.signed),
+            certs: shared.intern(parts.certs),
             this_update,
             next_update,
+            etag,
             certificate_id,
-            issuer_id,
-        }
+        })
     }
 
-    fn from_record(record: &OcspResponseRecord) -> Self {
+    fn from_record(shared: &SharedCerts, record: &OcspResponseRecord) -> Result<Self, OcspError> {
         Self::new(
-            Bytes::from(record.der.clone()),
+            shared,
+            &record.der,
             record.this_update,
             record.next_update,
             record.certificate_id,
-            record.issuer_id,
         )
+    }
+
+    /// The complete DER response, as signed.
+    pub(crate) fn der(&self) -> Bytes {
+        Bytes::from(join_response(ResponseParts {
+            signed: &self.signed,
+            certs: &self.certs,
+        }))
+    }
+
+    /// The `ETag` header: a strong validator, quoted hex.
+    pub(crate) fn etag(&self) -> HeaderValue {
+        let mut text = [0u8; 34];
+        text[0] = b'"';
+        text[33] = b'"';
+        // Lower-case hex is always a valid header value.
+        let _ = hex::encode_to_slice(self.etag, &mut text[1..33]);
+        HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static("\"\""))
+    }
+
+    /// `Last-Modified`: thisUpdate as an HTTP date.
+    pub(crate) fn last_modified(&self) -> HeaderValue {
+        http_date(self.this_update)
+    }
+
+    /// `Expires`: nextUpdate as an HTTP date.
+    pub(crate) fn expires(&self) -> HeaderValue {
+        http_date(self.next_update)
     }
 
     /// Whether it may still be served at `now` (strictly before nextUpdate).
@@ -108,7 +211,15 @@ impl Cached {
     }
 }
 
-type Map = HashMap<CertIdKey, Arc<Cached>>;
+/// An HTTP date; httpdate panics past the year 9999, so clamp (a response can only claim such
+/// a date through a misconfigured validity, which must not take the responder down).
+fn http_date(t: Timestamp) -> HeaderValue {
+    let t = t.clamp(0, LAST_HTTP_DATE);
+    HeaderValue::from_str(&httpdate::fmt_http_date(from_timestamp(t)))
+        .unwrap_or_else(|_| HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"))
+}
+
+type Map = HashMap<EntryKey, Arc<Cached>>;
 
 /// A bounded map from CertID to answer.
 ///
@@ -120,6 +231,8 @@ pub(crate) struct Cache {
     map: RwLock<Map>,
     capacity: usize,
     generation: AtomicU64,
+    /// The `certs` fields the entries share.
+    pub(crate) certs: SharedCerts,
 }
 
 impl Cache {
@@ -128,6 +241,7 @@ impl Cache {
             map: RwLock::new(HashMap::new()),
             capacity: capacity.max(1),
             generation: AtomicU64::new(0),
+            certs: SharedCerts::default(),
         }
     }
 
@@ -146,7 +260,7 @@ impl Cache {
     }
 
     /// The answer for `key` if it may still be served at `now`.
-    pub(crate) fn get(&self, key: &CertIdKey, now: Timestamp) -> Option<Arc<Cached>> {
+    pub(crate) fn get(&self, key: &EntryKey, now: Timestamp) -> Option<Arc<Cached>> {
         self.read().get(key).filter(|c| c.is_fresh(now)).cloned()
     }
 
@@ -155,7 +269,7 @@ impl Cache {
         self.generation.load(Ordering::SeqCst)
     }
 
-    fn insert_evicting(map: &mut Map, capacity: usize, key: CertIdKey, value: Arc<Cached>) {
+    fn insert_evicting(map: &mut Map, capacity: usize, key: EntryKey, value: Arc<Cached>) {
         if map.len() >= capacity && !map.contains_key(&key) {
             if let Some(victim) = map.keys().next().copied() {
                 map.remove(&victim);
@@ -166,13 +280,13 @@ impl Cache {
 
     /// Inserts or replaces a pre-signed answer, evicting an arbitrary entry when full.
     #[cfg(test)]
-    pub(crate) fn insert(&self, key: CertIdKey, value: Arc<Cached>) {
+    pub(crate) fn insert(&self, key: EntryKey, value: Arc<Cached>) {
         Self::insert_evicting(&mut self.write(), self.capacity, key, value);
     }
 
     /// Inserts a live answer read at `generation`, unless revocations were applied since or
     /// the cache is full. Returns whether it was inserted.
-    pub(crate) fn insert_live(&self, key: CertIdKey, value: Arc<Cached>, generation: u64) -> bool {
+    pub(crate) fn insert_live(&self, key: EntryKey, value: Arc<Cached>, generation: u64) -> bool {
         let mut map = self.write();
         // Checked under the write lock: apply_revocation bumps the generation under it too.
         if self.generation() != generation
@@ -185,7 +299,7 @@ impl Cache {
     }
 
     /// Replaces `key`'s entry with `new` only if it still is `old`.
-    fn replace_if_same(&self, key: CertIdKey, old: &Arc<Cached>, new: Arc<Cached>) -> bool {
+    fn replace_if_same(&self, key: EntryKey, old: &Arc<Cached>, new: Arc<Cached>) -> bool {
         let mut map = self.write();
         match map.get_mut(&key) {
             Some(current) if Arc::ptr_eq(current, old) => {
@@ -196,7 +310,7 @@ impl Cache {
         }
     }
 
-    fn remove_if_same(&self, key: &CertIdKey, old: &Arc<Cached>) {
+    fn remove_if_same(&self, key: &EntryKey, old: &Arc<Cached>) {
         let mut map = self.write();
         if map
             .get(key)
@@ -206,12 +320,12 @@ impl Cache {
         }
     }
 
-    fn contains(&self, key: &CertIdKey) -> bool {
+    fn contains(&self, key: &EntryKey) -> bool {
         self.read().contains_key(key)
     }
 
     /// Applies a revocation: each key gets its new answer, or loses its entry.
-    fn apply(&self, updates: &[(CertIdKey, Option<Arc<Cached>>)]) {
+    fn apply(&self, updates: &[(EntryKey, Option<Arc<Cached>>)]) {
         let mut map = self.write();
         for (key, value) in updates {
             match value {
@@ -232,7 +346,7 @@ impl Cache {
     }
 
     /// Entries past half their validity (expired ones included).
-    fn due(&self, now: Timestamp) -> Vec<(CertIdKey, Arc<Cached>)> {
+    fn due(&self, now: Timestamp) -> Vec<(EntryKey, Arc<Cached>)> {
         self.read()
             .iter()
             .filter(|(_, c)| c.is_due(now))
@@ -255,19 +369,14 @@ pub(crate) fn key_from_stored(hash: CertIdHash, bytes: &[u8]) -> Option<CertIdKe
 /// OCSP validity from now.
 pub(crate) fn sign_one(
     engine: &Engine,
+    certs: &SharedCerts,
     responder: &IssuerResponder,
     key: CertIdKey,
     status: CertStatusAnswer,
     certificate_id: i64,
 ) -> Result<Cached, OcspError> {
     let (der, this_update, next_update) = sign_answers(engine, responder, &[(key, status)], None)?;
-    Ok(Cached::new(
-        der,
-        this_update,
-        next_update,
-        certificate_id,
-        responder.issuer_id,
-    ))
+    Cached::new(certs, &der, this_update, next_update, certificate_id)
 }
 
 /// Signs a response with one SingleResponse per `(key, status)`, thisUpdate now, nextUpdate
@@ -381,9 +490,17 @@ impl OcspService {
                     skipped += 1;
                     continue;
                 }
-                let cached = Cached::from_record(record);
+                let cached = match Cached::from_record(&self.inner.cache.certs, record) {
+                    Ok(cached) => cached,
+                    Err(e) => {
+                        // Left to the live path, which signs a fresh answer.
+                        tracing::warn!(certificate = record.certificate_id, error = %e,
+                            "stored OCSP response unreadable");
+                        continue;
+                    }
+                };
                 due += usize::from(cached.is_due(now));
-                fresh.insert(key, Arc::new(cached));
+                fresh.insert(EntryKey::new(record.issuer_id, &key), Arc::new(cached));
             }
         }
         let count = fresh.len();
@@ -449,18 +566,8 @@ impl OcspService {
                 None
             }
         };
-        let key = |hash: CertIdHash| match (&responder, &stored) {
-            (Some(r), _) => cached_key(&r.hashes, hash, &record.serial),
-            (None, Some(s)) => key_from_stored(
-                hash,
-                if hash == CertIdHash::Sha1 {
-                    &s.sha1_key
-                } else {
-                    &s.sha256_key
-                },
-            ),
-            (None, None) => None,
-        };
+        let certs = &self.inner.cache.certs;
+        let key = |hash: CertIdHash| EntryKey::from_serial(record.issuer_id, hash, &record.serial);
         let mut updates = Vec::with_capacity(2);
         if let Some(sha1) = key(CertIdHash::Sha1) {
             // The revoking transaction stored a response signed at or after the revocation.
@@ -468,19 +575,19 @@ impl OcspService {
             // 3): sign the revoked answer again and store it.
             let revoked_at = record.revoked_at.unwrap_or(0);
             let value = match (&stored, &responder) {
-                (Some(s), _) if s.this_update >= revoked_at => Some(Cached::from_record(s)),
+                (Some(s), _) if s.this_update >= revoked_at => Cached::from_record(certs, s).ok(),
                 (_, Some(r)) => {
                     let response = engine.sign_stored_response(r, &record.serial, &status)?;
                     store
                         .put_ocsp_response(record.id, record.issuer_id, &response)
                         .await?;
                     Some(Cached::new(
-                        Bytes::from(response.der),
+                        certs,
+                        &response.der,
                         response.this_update,
                         response.next_update,
                         record.id,
-                        record.issuer_id,
-                    ))
+                    )?)
                 }
                 (_, None) => None,
             };
@@ -488,7 +595,8 @@ impl OcspService {
         }
         if let Some(sha256) = key(CertIdHash::Sha256).filter(|k| self.inner.cache.contains(k)) {
             let value = responder.as_ref().and_then(|r| {
-                sign_one(engine, r, sha256, status, certificate_id)
+                let cert_id = sha256.cert_id(&r.hashes)?;
+                sign_one(engine, certs, r, cert_id, status, certificate_id)
                     .map_err(|e| tracing::warn!(error = %e, "cannot re-sign the SHA-256 answer; dropping it"))
                     .ok()
             });
@@ -535,9 +643,10 @@ impl OcspService {
         (done, failed)
     }
 
-    async fn refresh_one(&self, key: CertIdKey, cached: &Arc<Cached>) -> Result<(), OcspError> {
+    async fn refresh_one(&self, key: EntryKey, cached: &Arc<Cached>) -> Result<(), OcspError> {
         let engine = &self.inner.engine;
         let store = engine.store();
+        let certs = &self.inner.cache.certs;
         let record = match store.certificate(cached.certificate_id).await {
             Ok(record) => record,
             Err(StoreError::NotFound { .. }) => {
@@ -546,11 +655,15 @@ impl OcspService {
             }
             Err(e) => return Err(e.into()),
         };
-        let responder = engine.responder(cached.issuer_id).await?;
+        let responder = engine.responder(key.issuer_id).await?;
         let status = Engine::answer_for(&record);
         if key.hash() != CertIdHash::Sha1 {
             // SHA-256 answers live only here: re-sign, never store.
-            let fresh = sign_one(engine, &responder, key, status, record.id)?;
+            let Some(cert_id) = key.cert_id(&responder.hashes) else {
+                self.inner.cache.remove_if_same(&key, cached);
+                return Ok(());
+            };
+            let fresh = sign_one(engine, certs, &responder, cert_id, status, record.id)?;
             self.inner
                 .cache
                 .replace_if_same(key, cached, Arc::new(fresh));
@@ -562,12 +675,12 @@ impl OcspService {
             .put_ocsp_response(record.id, record.issuer_id, &response)
             .await?;
         let fresh = Arc::new(Cached::new(
-            Bytes::from(response.der),
+            certs,
+            &response.der,
             response.this_update,
             response.next_update,
             record.id,
-            record.issuer_id,
-        ));
+        )?);
         // A revocation committed between our read and our write was overwritten by the old
         // status: put the revoked answer back, in the database and here, unconditionally.
         let after = store.certificate(record.id).await?;
@@ -581,12 +694,12 @@ impl OcspService {
                 .put_ocsp_response(after.id, after.issuer_id, &response)
                 .await?;
             let corrected = Arc::new(Cached::new(
-                Bytes::from(response.der),
+                certs,
+                &response.der,
                 response.this_update,
                 response.next_update,
                 after.id,
-                after.issuer_id,
-            ));
+            )?);
             self.inner.cache.apply(&[(key, Some(corrected))]);
             return Ok(());
         }
@@ -613,18 +726,59 @@ mod tests {
 
     use super::*;
 
-    fn key(serial: u8) -> CertIdKey {
-        CertIdKey::new(CertIdHash::Sha1, &[1; 20], &[2; 20], &[serial]).unwrap()
+    fn key(serial: u8) -> EntryKey {
+        EntryKey::from_serial(1, CertIdHash::Sha1, &[serial]).unwrap()
+    }
+
+    /// A response-shaped stand-in: empty tbsResponseData, algorithm and signature.
+    fn der(certs: &[u8]) -> Vec<u8> {
+        join_response(ResponseParts {
+            signed: &[0x30, 0x00, 0x30, 0x00, 0x03, 0x01, 0x00],
+            certs,
+        })
     }
 
     fn entry(this_update: Timestamp, next_update: Timestamp) -> Arc<Cached> {
-        Arc::new(Cached::new(
-            Bytes::from_static(b"der"),
-            this_update,
-            next_update,
-            1,
-            1,
-        ))
+        let certs = SharedCerts::default();
+        Arc::new(Cached::new(&certs, &der(&[]), this_update, next_update, 1).unwrap())
+    }
+
+    #[test]
+    fn entries_keep_one_copy_of_each_certs_field_and_serve_the_whole_response() {
+        let shared = SharedCerts::default();
+        let certs = [0xa0, 0x02, 0x30, 0x00];
+        let a = Cached::new(&shared, &der(&certs), 0, 10, 1).unwrap();
+        let b = Cached::new(&shared, &der(&certs), 0, 10, 2).unwrap();
+        assert!(Arc::ptr_eq(&a.certs, &b.certs));
+        assert_eq!(a.der().as_ref(), der(&certs).as_slice());
+        assert_eq!(a.etag().len(), 34);
+        // A rotated responder's certs field is forgotten once no entry uses it.
+        drop((a, b));
+        let _c = Cached::new(&shared, &der(&[0xa0, 0x00]), 0, 10, 3).unwrap();
+        assert_eq!(shared.0.lock().unwrap().len(), 1);
+        assert!(Cached::new(&shared, b"not a response", 0, 10, 4).is_err());
+    }
+
+    #[test]
+    fn entry_keys_leave_out_the_issuer_hashes_but_keep_hash_and_serial() {
+        assert!(std::mem::size_of::<EntryKey>() <= 32);
+        let id = |hash, serial: &[u8]| {
+            let n = hash_len(hash);
+            CertIdKey::new(hash, &vec![1; n], &vec![2; n], serial).unwrap()
+        };
+        let sha1 = EntryKey::new(7, &id(CertIdHash::Sha1, &[5]));
+        assert_eq!(
+            sha1,
+            EntryKey::from_serial(7, CertIdHash::Sha1, &[5]).unwrap()
+        );
+        assert_ne!(sha1, EntryKey::new(7, &id(CertIdHash::Sha256, &[5])));
+        assert_ne!(sha1, EntryKey::new(8, &id(CertIdHash::Sha1, &[5])));
+        assert_ne!(sha1, EntryKey::new(7, &id(CertIdHash::Sha1, &[5, 0])));
+        assert!(EntryKey::from_serial(7, CertIdHash::Sha1, &[1; MAX_SERIAL_LEN + 1]).is_none());
+    }
+
+    fn hash_len(hash: CertIdHash) -> usize {
+        hash.output_len()
     }
 
     #[test]

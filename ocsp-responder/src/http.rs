@@ -18,7 +18,7 @@ use ca_core::ocsp::{error_response, CertIdKey, CertStatusAnswer, ErrorStatus, Pa
 use ca_service::Engine;
 use ca_store::{now, Timestamp};
 
-use crate::cache::{sign_answers, Cached};
+use crate::cache::{sign_answers, Cached, EntryKey};
 use crate::OcspService;
 
 const OCSP_REQUEST: &str = "application/ocsp-request";
@@ -181,15 +181,16 @@ pub(crate) async fn answer(service: &OcspService, der: &[u8]) -> Response {
     let ids = parsed.cert_ids();
     let nonce = parsed.nonce();
     let now = now();
-    // Fast path: one CertID, no nonce, cached and fresh. No database, no key.
-    if let ([key], None) = (ids, nonce) {
-        if let Some(cached) = inner.cache.get(key, now) {
+    // Whose CertIDs are these (memory only)?
+    let mut matched = match_issuer(service, ids);
+    // Fast path: one CertID of ours, no nonce, cached and fresh. No database, no key.
+    if let (IssuerMatch::One(issuer_id), [id], None) = (&matched, ids, nonce) {
+        if let Some(cached) = inner.cache.get(&EntryKey::new(*issuer_id, id), now) {
             inner.metrics.bump_cache_hit();
             return success(&cached, now);
         }
     }
-    // Live path. First, whose CertIDs are these (memory only)?
-    let mut matched = match_issuer(service, ids);
+    // Live path.
     if matches!(matched, IssuerMatch::Unknown) && service.reread_issuers_if_stale().await {
         matched = match_issuer(service, ids);
     }
@@ -219,18 +220,28 @@ pub(crate) async fn answer(service: &OcspService, der: &[u8]) -> Response {
         return uncached_success(der);
     }
     let certificate_id = match (ids, cacheable.as_slice()) {
-        ([_], [Some(id)]) => Some(*id),
-        _ => None,
+        ([_], [Some(id)]) => *id,
+        // Several answers, or one about a serial that is not ours to cache: as signed,
+        // with the caching headers.
+        _ => 0,
     };
-    let cached = Arc::new(Cached::new(
-        der,
+    let cached = match Cached::new(
+        &inner.cache.certs,
+        &der,
         this_update,
         next_update,
-        certificate_id.unwrap_or_default(), // only read for cached entries, which have one
-        issuer_id,
-    ));
-    if let (Some(_), [key]) = (certificate_id, ids) {
-        inner.cache.insert_live(*key, cached.clone(), generation);
+        certificate_id,
+    ) {
+        Ok(cached) => Arc::new(cached),
+        Err(e) => {
+            tracing::warn!(error = %e, "a live OCSP response does not split");
+            return error(service, ErrorStatus::InternalError, AfterError::KeepAlive);
+        }
+    };
+    if let ([id], [Some(_)]) = (ids, cacheable.as_slice()) {
+        inner
+            .cache
+            .insert_live(EntryKey::new(issuer_id, id), cached.clone(), generation);
     }
     success(&cached, now)
 }
@@ -277,7 +288,7 @@ async fn sign_live(
 /// A successful response with the RFC 5019 §6.2 / RFC 9919 caching headers. `max-age` runs to
 /// nextUpdate and no further, so no HTTP cache serves it after it stops being valid.
 fn success(cached: &Cached, now: Timestamp) -> Response {
-    let mut response = uncached_success(cached.der.clone());
+    let mut response = uncached_success(cached.der());
     // `now` is whole seconds, rounded down; count the current second as gone so that
     // max-age never reaches past nextUpdate, whatever the sub-second clock says.
     let max_age = (cached.next_update - now - 1).max(0);
@@ -287,9 +298,9 @@ fn success(cached: &Cached, now: Timestamp) -> Response {
     )) {
         headers.insert(header::CACHE_CONTROL, value);
     }
-    headers.insert(header::ETAG, cached.etag.clone());
-    headers.insert(header::LAST_MODIFIED, cached.last_modified.clone());
-    headers.insert(header::EXPIRES, cached.expires.clone());
+    headers.insert(header::ETAG, cached.etag());
+    headers.insert(header::LAST_MODIFIED, cached.last_modified());
+    headers.insert(header::EXPIRES, cached.expires());
     response
 }
 
