@@ -332,6 +332,15 @@ impl Engine {
                 &parent.scope,
             ));
         }
+        // Refuse here, before the key and the authority row are written: issuance would refuse
+        // it later (pathLenConstraint 0) and leave an authority without CSR or certificate.
+        if parent.tier == Tier::National {
+            return Err(ServiceError::Invalid(format!(
+                "authority {} is a national CA (pathLenConstraint 0): it may issue operator and \
+                 responder certificates, not CAs",
+                parent.name
+            )));
+        }
         let (key_id, key) = self.generate_key(KeyAlgorithm::EcdsaP384, actor).await?;
         let parent_holds_key = parent.key_id.is_some() && parent.status == AuthorityStatus::Active;
         let csr = if parent_holds_key {

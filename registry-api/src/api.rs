@@ -483,6 +483,12 @@ pub(crate) async fn create_assignment(
     caller
         .require_admin_of(store, operator.authority_id)
         .await?;
+    // A port takes the numbers away from the donor (the lookup stops naming it for them), so
+    // the caller must administer the donor as well: sibling authorities' scopes may overlap,
+    // and one regulator must not port another's operator's numbers away.
+    if let Some(donor) = body.ported_from {
+        caller.require_operator_access(store, donor).await?;
+    }
     let resource: NumberingResource =
         body.resource
             .parse()
