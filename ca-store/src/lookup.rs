@@ -631,7 +631,7 @@ mod tests {
         };
         assert_eq!(ops(&index, "33612345678"), vec![(20, 1)]);
         assert_eq!(ops(&index, "33699999999"), vec![(10, 0)]);
-        let plmn = PlmnId::parse("20801").unwrap();
+        let plmn = PlmnId::parse("20801").expect("20801");
         assert_eq!(index.lookup_plmn(&plmn, 100)[0].certificates.len(), 1);
 
         // The port ends: the donor is back; its certificate goes with the withdrawal.

@@ -346,10 +346,8 @@ async fn the_lookup_index_catches_up_with_another_instances_changes() {
         lookup.catch_up(&reader).await.unwrap();
         assert_eq!(who(&lookup), vec![(w.operator.id, 1)]);
         assert_eq!(lookup.catch_up(&reader).await.unwrap(), 0);
-        assert_eq!(
-            lookup.read().audit_seq(),
-            reader.audit_head_seq().await.unwrap()
-        );
+        let head = reader.audit_head_seq().await.unwrap();
+        assert_eq!(lookup.read().audit_seq(), head);
 
         // A revoked certificate and a withdrawn assignment disappear.
         writer

@@ -14,10 +14,12 @@
 //!   the CA engine, and the time from the revoke call returning until *both* processes answer
 //!   "revoked" is recorded (p50, p99).
 //!
-//!     cargo bench -p ocsp-responder --bench at_scale                  # SQLite, 1M
-//!     TSCA_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
-//!       cargo bench -p ocsp-responder --bench at_scale                # PostgreSQL, with S6
-//!     AT_SCALE_CERTS=100000 …                                         # smaller
+//! ```text
+//! cargo bench -p ocsp-responder --bench at_scale                  # SQLite, 1M
+//! TSCA_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
+//!   cargo bench -p ocsp-responder --bench at_scale                # PostgreSQL, with S6
+//! AT_SCALE_CERTS=100000 …                                         # smaller
+//! ```
 //!
 //! Needs `oha` (cargo install oha) and `taskset` (util-linux). Every load goes to 127.0.0.1
 //! and every child process is killed at the end. Writes target/bench-report/ocsp-at-scale.md.
@@ -208,7 +210,16 @@ fn oha(url: &str, connections: usize, keep_alive: bool) -> Load {
     let mut runs = Vec::new();
     for _ in 0..3 {
         let mut command = Command::new("taskset");
-        command.args(["-c", "0", "oha", "-z", "5s", "--no-tui", "--output-format", "json"]);
+        command.args([
+            "-c",
+            "0",
+            "oha",
+            "-z",
+            "5s",
+            "--no-tui",
+            "--output-format",
+            "json",
+        ]);
         command.args(["-c", &connections.to_string()]);
         if !keep_alive {
             command.arg("--disable-keepalive");
@@ -219,7 +230,9 @@ fn oha(url: &str, connections: usize, keep_alive: bool) -> Load {
         });
         let codes = &json["statusCodeDistribution"];
         assert!(
-            codes.as_object().is_some_and(|c| c.keys().all(|k| k == "200")),
+            codes
+                .as_object()
+                .is_some_and(|c| c.keys().all(|k| k == "200")),
             "non-200 answers from {url}: {codes}"
         );
         runs.push(Load {
@@ -279,11 +292,10 @@ async fn bulk_load(pki: &Pki, url: &str, count: usize) {
                 })
                 .collect::<Vec<_>>()
         };
-        let (mut responses, second) =
-            std::thread::scope(|s| {
-                let second = s.spawn(|| sign(half..end));
-                (sign(start..half), second.join().unwrap())
-            });
+        let (mut responses, second) = std::thread::scope(|s| {
+            let second = s.spawn(|| sign(half..end));
+            (sign(start..half), second.join().unwrap())
+        });
         responses.extend(second);
 
         let mut tx = pool.begin().await.unwrap();
@@ -435,7 +447,10 @@ async fn parent() {
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!(mismatched, 0, "OCSP rows attached to the wrong certificates");
+    assert_eq!(
+        mismatched, 0,
+        "OCSP rows attached to the wrong certificates"
+    );
     pool.close().await;
     let mut report = vec![
         "# OCSP responder at scale".to_owned(),
@@ -503,7 +518,11 @@ async fn parent() {
     // S6: two instances on one PostgreSQL; a third party revokes.
     if db.is_some() {
         let two = ChildProcess::spawn("responder", &url, 39104);
-        let registry = Engine::new(Store::open(&url).await.unwrap(), PASSPHRASE, engine_config());
+        let registry = Engine::new(
+            Store::open(&url).await.unwrap(),
+            PASSPHRASE,
+            engine_config(),
+        );
         let actor = Actor::cli("bench");
         let mut latencies = Vec::new();
         for n in 0..100 {
@@ -517,7 +536,10 @@ async fn parent() {
                     .unwrap();
                 record.id
             };
-            let path = get_path(&request(&[pki.cert_id(CertIdHash::Sha1, &serial(i))], None), true);
+            let path = get_path(
+                &request(&[pki.cert_id(CertIdHash::Sha1, &serial(i))], None),
+                true,
+            );
             registry
                 .revoke(id, RevocationReason::KeyCompromise, &actor)
                 .await
@@ -538,7 +560,10 @@ async fn parent() {
                     }
                 }
                 pending = still;
-                assert!(returned.elapsed() < Duration::from_secs(30), "no revocation after 30 s");
+                assert!(
+                    returned.elapsed() < Duration::from_secs(30),
+                    "no revocation after 30 s"
+                );
             }
             latencies.push(returned.elapsed().as_secs_f64() * 1000.0);
         }

@@ -355,6 +355,126 @@ impl Cache {
     }
 }
 
+/// How a request arrived: its bytes mean different things in a GET path and a POST body.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum RequestForm {
+    /// The raw `GET /ocsp/{…}` path after `/ocsp/`, percent-encoding and all.
+    Get,
+    /// A POST body: the DER OCSPRequest.
+    Post,
+}
+
+/// A served answer ready to go out again: the complete DER and its validator headers.
+pub(crate) struct Ready {
+    pub(crate) key: EntryKey,
+    /// The cache entry it was made from; it is served only while that is still the entry.
+    pub(crate) cached: Arc<Cached>,
+    pub(crate) der: Bytes,
+    pub(crate) etag: HeaderValue,
+    pub(crate) last_modified: HeaderValue,
+    pub(crate) expires: HeaderValue,
+}
+
+impl Ready {
+    pub(crate) fn new(key: EntryKey, cached: Arc<Cached>) -> Self {
+        Self {
+            key,
+            der: cached.der(),
+            etag: cached.etag(),
+            last_modified: cached.last_modified(),
+            expires: cached.expires(),
+            cached,
+        }
+    }
+}
+
+/// The hot path in front of [`Cache`]: the exact bytes of a request already answered from
+/// the cache (a GET path as sent, or a POST body) → the answer, complete with headers.
+///
+/// A signing node asks about the same few hundred peer certificates again and again, each
+/// time with the same bytes. Recognising them skips the percent and base64 decoding, the DER
+/// parse, the issuer match, re-assembling the response and formatting its headers.
+///
+/// It decides nothing on its own: an answer is served only while the [`Cache`] still holds
+/// the very entry it was made from (`Arc::ptr_eq`), so every rule that keeps the cache true
+/// (revocations, re-signing, expiry) holds here too. The mapping from bytes to CertID is a
+/// pure function of the bytes, so it never goes stale. Bounded: when full it starts over,
+/// which only costs the next requests the ordinary path; entries are only added after a
+/// request was answered from the cache, so garbage cannot fill it.
+/// Request bytes → ready answer.
+type ReadyMap = HashMap<Box<[u8]>, Arc<Ready>>;
+
+pub(crate) struct RequestCache {
+    /// One map per [`RequestForm`], so a lookup borrows the request bytes as they are.
+    maps: [RwLock<ReadyMap>; 2],
+    /// Entries per map at most.
+    capacity: usize,
+}
+
+impl RequestCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            maps: [RwLock::new(HashMap::new()), RwLock::new(HashMap::new())],
+            capacity,
+        }
+    }
+
+    fn map(&self, form: RequestForm) -> &RwLock<ReadyMap> {
+        match form {
+            RequestForm::Get => &self.maps[0],
+            RequestForm::Post => &self.maps[1],
+        }
+    }
+
+    /// The ready answer to these request bytes, if the cache still holds its entry and it
+    /// is fresh at `now`. One made from an older entry is rebuilt from the current one.
+    pub(crate) fn get(
+        &self,
+        cache: &Cache,
+        form: RequestForm,
+        bytes: &[u8],
+        now: Timestamp,
+    ) -> Option<Arc<Ready>> {
+        if self.capacity == 0 {
+            return None;
+        }
+        let ready = self
+            .map(form)
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(bytes)
+            .cloned()?;
+        let current = cache.get(&ready.key, now)?;
+        if Arc::ptr_eq(&current, &ready.cached) {
+            return Some(ready);
+        }
+        // Re-signed or revoked since: the same bytes now get the new entry.
+        let fresh = Arc::new(Ready::new(ready.key, current));
+        self.insert(form, bytes, fresh.clone());
+        Some(fresh)
+    }
+
+    /// Remembers that these request bytes are answered by `ready`.
+    pub(crate) fn insert(&self, form: RequestForm, bytes: &[u8], ready: Arc<Ready>) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut map = self.map(form).write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= self.capacity && !map.contains_key(bytes) {
+            map.clear();
+        }
+        map.insert(Box::from(bytes), ready);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.maps
+            .iter()
+            .map(|m| m.read().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
+    }
+}
+
 /// Splits stored CertID key bytes (issuerNameHash ‖ issuerKeyHash ‖ serial, as
 /// `ca_service::cert_id_key_bytes` writes them) into a key.
 pub(crate) fn key_from_stored(hash: CertIdHash, bytes: &[u8]) -> Option<CertIdKey> {
@@ -779,6 +899,59 @@ mod tests {
 
     fn hash_len(hash: CertIdHash) -> usize {
         hash.output_len()
+    }
+
+    /// The request cache serves only what the cache still holds: a replaced entry (a
+    /// revocation, a re-signing) is picked up for the same bytes, a removed one is not
+    /// served, and a full map starts over.
+    #[test]
+    fn request_bytes_follow_the_cache_entry() {
+        let cache = Cache::new(10);
+        let requests = RequestCache::new(2);
+        let good = entry(0, 100);
+        cache.insert(key(1), good.clone());
+        requests.insert(
+            RequestForm::Get,
+            b"abc",
+            Arc::new(Ready::new(key(1), good.clone())),
+        );
+        let hit = requests.get(&cache, RequestForm::Get, b"abc", 10).unwrap();
+        assert!(Arc::ptr_eq(&hit.cached, &good));
+        assert!(
+            requests
+                .get(&cache, RequestForm::Post, b"abc", 10)
+                .is_none(),
+            "the same bytes as a POST body are another request"
+        );
+        assert!(
+            requests
+                .get(&cache, RequestForm::Get, b"abc", 100)
+                .is_none(),
+            "expired"
+        );
+
+        let revoked = entry(5, 105);
+        cache.apply(&[(key(1), Some(revoked.clone()))]);
+        let hit = requests.get(&cache, RequestForm::Get, b"abc", 10).unwrap();
+        assert!(
+            Arc::ptr_eq(&hit.cached, &revoked),
+            "served the replaced entry"
+        );
+
+        cache.apply(&[(key(1), None)]);
+        assert!(requests.get(&cache, RequestForm::Get, b"abc", 10).is_none());
+
+        for bytes in [&b"x"[..], b"y", b"z"] {
+            requests.insert(
+                RequestForm::Post,
+                bytes,
+                Arc::new(Ready::new(key(1), good.clone())),
+            );
+        }
+        assert!(requests.len() <= 3, "bounded per form");
+        assert!(RequestCache::new(0)
+            .get(&cache, RequestForm::Get, b"abc", 10)
+            .is_none());
     }
 
     #[test]

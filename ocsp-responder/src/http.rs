@@ -18,7 +18,7 @@ use ca_core::ocsp::{error_response, CertIdKey, CertStatusAnswer, ErrorStatus, Pa
 use ca_service::Engine;
 use ca_store::{now, Timestamp};
 
-use crate::cache::{sign_answers, Cached, EntryKey};
+use crate::cache::{sign_answers, Cached, EntryKey, Ready, RequestForm};
 use crate::OcspService;
 
 const OCSP_REQUEST: &str = "application/ocsp-request";
@@ -96,21 +96,39 @@ async fn post_request(State(service): State<OcspService>, request: Request) -> R
     )
     .await;
     match body {
-        Ok(Ok(body)) => answer(&service, &body).await,
+        Ok(Ok(body)) => match hot(&service, RequestForm::Post, &body) {
+            Some(response) => response,
+            None => answer(&service, RequestForm::Post, &body, &body).await,
+        },
         _ => error(&service, ErrorStatus::MalformedRequest, AfterError::Close),
     }
 }
 
 async fn get_request(State(service): State<OcspService>, request: Request) -> Response {
     service.inner.metrics.bump_request();
-    match decode_get_path(request.uri().path(), service.inner.config.max_body_bytes) {
-        Some(der) => answer(&service, &der).await,
+    let path = request.uri().path();
+    let raw = path.strip_prefix("/ocsp/").unwrap_or_default().as_bytes();
+    if let Some(response) = hot(&service, RequestForm::Get, raw) {
+        return response;
+    }
+    match decode_get_path(path, service.inner.config.max_body_bytes) {
+        Some(der) => answer(&service, RequestForm::Get, raw, &der).await,
         None => error(
             &service,
             ErrorStatus::MalformedRequest,
             AfterError::KeepAlive,
         ),
     }
+}
+
+/// The answer to request bytes seen before, straight from the request cache
+/// ([`RequestCache`](crate::cache::RequestCache)): no decoding, no parsing.
+fn hot(service: &OcspService, form: RequestForm, raw: &[u8]) -> Option<Response> {
+    let inner = &service.inner;
+    let now = now();
+    let ready = inner.requests.get(&inner.cache, form, raw, now)?;
+    inner.metrics.bump_cache_hit();
+    Some(ready_success(&ready, now))
 }
 
 /// The DER request of a `GET /ocsp/{request}` path (RFC 6960 Appendix A.1: the base64 of
@@ -162,8 +180,13 @@ fn match_issuer(service: &OcspService, ids: &[CertIdKey]) -> IssuerMatch {
     found.map_or(IssuerMatch::Unknown, IssuerMatch::One)
 }
 
-/// The answer to one DER OCSPRequest.
-pub(crate) async fn answer(service: &OcspService, der: &[u8]) -> Response {
+/// The answer to one DER OCSPRequest, which arrived as `raw` in `form`.
+pub(crate) async fn answer(
+    service: &OcspService,
+    form: RequestForm,
+    raw: &[u8],
+    der: &[u8],
+) -> Response {
     let inner = &service.inner;
     // Every ParsedRequest failure is malformedRequest, including a CertID hash other than
     // SHA-1 or SHA-256 (Error::OcspUnsupportedHash): such a CertID cannot be matched to any
@@ -185,9 +208,12 @@ pub(crate) async fn answer(service: &OcspService, der: &[u8]) -> Response {
     let mut matched = match_issuer(service, ids);
     // Fast path: one CertID of ours, no nonce, cached and fresh. No database, no key.
     if let (IssuerMatch::One(issuer_id), [id], None) = (&matched, ids, nonce) {
-        if let Some(cached) = inner.cache.get(&EntryKey::new(*issuer_id, id), now) {
+        let key = EntryKey::new(*issuer_id, id);
+        if let Some(cached) = inner.cache.get(&key, now) {
             inner.metrics.bump_cache_hit();
-            return success(&cached, now);
+            let ready = Arc::new(Ready::new(key, cached));
+            inner.requests.insert(form, raw, ready.clone());
+            return ready_success(&ready, now);
         }
     }
     // Live path.
@@ -239,11 +265,20 @@ pub(crate) async fn answer(service: &OcspService, der: &[u8]) -> Response {
         }
     };
     if let ([id], [Some(_)]) = (ids, cacheable.as_slice()) {
-        inner
-            .cache
-            .insert_live(EntryKey::new(issuer_id, id), cached.clone(), generation);
+        let key = EntryKey::new(issuer_id, id);
+        if inner.cache.insert_live(key, cached.clone(), generation) {
+            let ready = Arc::new(Ready::new(key, cached));
+            inner.requests.insert(form, raw, ready.clone());
+            return ready_success(&ready, now);
+        }
     }
-    success(&cached, now)
+    let der = cached.der();
+    success(
+        der,
+        &cached,
+        [cached.etag(), cached.last_modified(), cached.expires()],
+        now,
+    )
 }
 
 type Signed = (Bytes, Timestamp, Timestamp, Vec<Option<i64>>);
@@ -285,10 +320,25 @@ async fn sign_live(
     Ok((der, this_update, next_update, certificate_ids))
 }
 
-/// A successful response with the RFC 5019 §6.2 / RFC 9919 caching headers. `max-age` runs to
-/// nextUpdate and no further, so no HTTP cache serves it after it stops being valid.
-fn success(cached: &Cached, now: Timestamp) -> Response {
-    let mut response = uncached_success(cached.der());
+/// [`success`] for a ready answer (shared bytes and headers: reference counts only).
+fn ready_success(ready: &Ready, now: Timestamp) -> Response {
+    success(
+        ready.der.clone(),
+        &ready.cached,
+        [
+            ready.etag.clone(),
+            ready.last_modified.clone(),
+            ready.expires.clone(),
+        ],
+        now,
+    )
+}
+
+/// A successful response with the RFC 5019 §6.2 / RFC 9919 caching headers (`validators`:
+/// ETag, Last-Modified, Expires). `max-age` runs to nextUpdate and no further, so no HTTP
+/// cache serves it after it stops being valid.
+fn success(der: Bytes, cached: &Cached, validators: [HeaderValue; 3], now: Timestamp) -> Response {
+    let mut response = uncached_success(der);
     // `now` is whole seconds, rounded down; count the current second as gone so that
     // max-age never reaches past nextUpdate, whatever the sub-second clock says.
     let max_age = (cached.next_update - now - 1).max(0);
@@ -298,9 +348,10 @@ fn success(cached: &Cached, now: Timestamp) -> Response {
     )) {
         headers.insert(header::CACHE_CONTROL, value);
     }
-    headers.insert(header::ETAG, cached.etag());
-    headers.insert(header::LAST_MODIFIED, cached.last_modified());
-    headers.insert(header::EXPIRES, cached.expires());
+    let [etag, last_modified, expires] = validators;
+    headers.insert(header::ETAG, etag);
+    headers.insert(header::LAST_MODIFIED, last_modified);
+    headers.insert(header::EXPIRES, expires);
     response
 }
 
@@ -415,7 +466,7 @@ mod tests {
         .unwrap();
 
         let _taken = service.inner.live.try_acquire_many(2).unwrap();
-        let response = answer(&service, &request).await;
+        let response = answer(&service, RequestForm::Post, &request, &request).await;
         let body = axum::body::to_bytes(response.into_body(), 1024)
             .await
             .unwrap();

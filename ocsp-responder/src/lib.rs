@@ -8,6 +8,10 @@
 //!   [`CertIdKey`](ca_core::ocsp::CertIdKey), warmed from the database at start. A request
 //!   with one CertID and no nonce whose answer is cached is served from the cached bytes
 //!   without touching the database or a key: one parse, one hash-map lookup, one write.
+//!   In front of it, the exact bytes of requests already answered that way (a GET path as
+//!   sent, a POST body) lead straight to the complete answer and its headers, without even
+//!   the parse; such an answer is served only while the cache still holds the entry it came
+//!   from, so the cache's rules decide.
 //! - **Live path.** Anything else — a SHA-256 CertID (the database holds SHA-1 responses), a
 //!   serial not in the cache, a never-issued serial, several CertIDs, a nonce — is looked up
 //!   and signed live, with bounded concurrency: when no signing slot frees up within a short
@@ -44,7 +48,7 @@ use ca_store::StoreError;
 pub use metrics::OcspMetrics;
 pub use serve::{serve, serve_router};
 
-use crate::cache::Cache;
+use crate::cache::{Cache, RequestCache};
 
 /// What goes wrong in the responder: at start (reading the database), or behind an answer
 /// (which the client then sees as `internalError`, and the log as this). Boxed payloads keep
@@ -89,6 +93,9 @@ pub struct OcspConfig {
     /// Most responses kept in memory. Sized to hold every certificate's SHA-1 response (plus
     /// the SHA-256 ones clients ask for); beyond it arbitrary entries make room.
     pub max_cache_entries: usize,
+    /// Request byte strings remembered per form (GET path, POST body) for the hot path
+    /// (cache.rs, `RequestCache`): the peers a signing node keeps asking about. 0 turns it off.
+    pub max_request_cache_entries: usize,
     /// Live signatures (with their database lookups) at the same time.
     pub live_signing_concurrency: usize,
     /// How long a request waits for a live-signing slot before the answer is `tryLater`.
@@ -115,6 +122,7 @@ impl Default for OcspConfig {
         Self {
             max_requests_per_ocsp_request: 16,
             max_cache_entries: 2_000_000,
+            max_request_cache_entries: 16_384,
             live_signing_concurrency: 2 * cores,
             live_signing_wait: Duration::from_millis(250),
             max_body_bytes: 64 * 1024,
@@ -145,6 +153,8 @@ pub(crate) struct Inner {
     pub(crate) engine: Engine,
     pub(crate) config: OcspConfig,
     pub(crate) cache: Cache,
+    /// The hot path in front of `cache`: request bytes → ready answer.
+    pub(crate) requests: RequestCache,
     pub(crate) issuers: std::sync::RwLock<Arc<Vec<KnownIssuer>>>,
     /// When the issuers were last read (unix seconds), to rate-limit re-reads on unknown ones.
     pub(crate) issuers_loaded_at: std::sync::atomic::AtomicI64,
@@ -167,6 +177,7 @@ impl OcspService {
             inner: Arc::new(Inner {
                 live: tokio::sync::Semaphore::new(config.live_signing_concurrency.max(1)),
                 cache: Cache::new(config.max_cache_entries),
+                requests: RequestCache::new(config.max_request_cache_entries),
                 engine,
                 config,
                 issuers: std::sync::RwLock::new(Arc::new(Vec::new())),
