@@ -207,6 +207,16 @@ struct Load {
 }
 
 fn oha(url: &str, connections: usize, keep_alive: bool) -> Load {
+    let extra: &[&str] = if keep_alive {
+        &[]
+    } else {
+        &["--disable-keepalive"]
+    };
+    oha_with(url, connections, extra)
+}
+
+/// oha 3 × 5 s on core 0 with `extra` arguments; medians.
+fn oha_with(url: &str, connections: usize, extra: &[&str]) -> Load {
     let mut runs = Vec::new();
     for _ in 0..3 {
         let mut command = Command::new("taskset");
@@ -221,9 +231,7 @@ fn oha(url: &str, connections: usize, keep_alive: bool) -> Load {
             "json",
         ]);
         command.args(["-c", &connections.to_string()]);
-        if !keep_alive {
-            command.arg("--disable-keepalive");
-        }
+        command.args(extra);
         let out = command.arg(url).output().expect("oha (cargo install oha)");
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!("oha output ({e}): {}", String::from_utf8_lossy(&out.stderr))
@@ -412,6 +420,105 @@ impl Drop for Hostile {
     }
 }
 
+/// `openssl ocsp` as a responder (the S2 baseline): the national CA's current delegated
+/// responder key and certificate (the key decrypted with the PKI's passphrase), an index
+/// holding the probe certificate, pinned to core 1 like ours. Killed when dropped.
+struct OpensslOcsp {
+    child: Child,
+    port: u16,
+}
+
+impl OpensslOcsp {
+    async fn start(pki: &Pki, dir: &std::path::Path, serial: &[u8], port: u16) -> OpensslOcsp {
+        let store = pki.engine.store();
+        let responder = store
+            .current_certificate_for_authority(pki.national_id, "ocsp-responder")
+            .await
+            .unwrap()
+            .unwrap();
+        let key = store.key(responder.key_id.unwrap()).await.unwrap();
+        let ca_store::KeyStorage::Pkcs8Encrypted(encrypted) = key.storage else {
+            panic!("the responder key is not a software key");
+        };
+        let pem = |der: &[u8]| ca_core::x509::pem_encode("CERTIFICATE", der).unwrap();
+        std::fs::write(
+            dir.join("rsigner.pem"),
+            pem(responder.der.as_ref().unwrap()),
+        )
+        .unwrap();
+        std::fs::write(dir.join("rkey.enc.pem"), encrypted).unwrap();
+        std::fs::write(
+            dir.join("ca.pem"),
+            pem(&der::Encode::to_der(&pki.national).unwrap()),
+        )
+        .unwrap();
+        let decrypted = Command::new("openssl")
+            .args(["pkey", "-passin", "pass:test passphrase", "-in"])
+            .arg(dir.join("rkey.enc.pem"))
+            .arg("-out")
+            .arg(dir.join("rkey.pem"))
+            .status()
+            .unwrap();
+        assert!(
+            decrypted.success(),
+            "openssl pkey could not decrypt the responder key"
+        );
+        let made = Command::new("openssl")
+            .args(["ocsp", "-issuer"])
+            .arg(dir.join("ca.pem"))
+            .arg("-serial")
+            .arg(format!("0x{}", hex::encode(serial)))
+            .arg("-reqout")
+            .arg(dir.join("req-nonce.der"))
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(made.success(), "openssl ocsp -reqout failed");
+        // index.txt: status, expiry, revocation, serial (hex), file, subject.
+        std::fs::write(
+            dir.join("index.txt"),
+            format!(
+                "V\t491231235959Z\t\t{}\tunknown\t/CN=bench\n",
+                hex::encode_upper(serial)
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new("taskset")
+            .args(["-c", "1", "openssl", "ocsp", "-index"])
+            .arg(dir.join("index.txt"))
+            .args(["-port", &port.to_string(), "-rsigner"])
+            .arg(dir.join("rsigner.pem"))
+            .arg("-rkey")
+            .arg(dir.join("rkey.pem"))
+            .arg("-CA")
+            .arg(dir.join("ca.pem"))
+            .arg("-ignore_err")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("openssl");
+        // Ready when it says so. Not by probing the port: a connection closed without a
+        // request stalls `openssl ocsp` for seconds (why wrk, which probes, hangs it). Its
+        // per-request log lines are drained so that it never blocks on a full pipe.
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        assert!(
+            line.contains("waiting"),
+            "openssl ocsp did not start: {line}"
+        );
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        OpensslOcsp { child, port }
+    }
+}
+
+impl Drop for OpensslOcsp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 async fn parent() {
     let count: usize = std::env::var("AT_SCALE_CERTS")
         .ok()
@@ -486,7 +593,24 @@ async fn parent() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         oha(&ocsp_url, 32, true)
     };
+    // S2: POST with a nonce (signed live), against `openssl ocsp` with the same responder
+    // key and certificate on the same core; both get the request `openssl ocsp -reqout` made
+    // (a SHA-1 CertID and a 16-octet nonce).
+    let work = tempfile::tempdir().unwrap();
+    let openssl = OpensslOcsp::start(&pki, work.path(), &serial(count / 2 + 1), 39105).await;
+    let nonce_request = work.path().join("req-nonce.der");
+    let post: [&str; 6] = [
+        "-m",
+        "POST",
+        "-T",
+        "application/ocsp-request",
+        "-D",
+        nonce_request.to_str().unwrap(),
+    ];
+    let s2 = oha_with(&format!("http://{}/ocsp", one.addr), 8, &post);
     let (rss_after, hwm_after) = one.memory();
+    let s2_openssl = oha_with(&format!("http://127.0.0.1:{}/", openssl.port), 8, &post);
+    drop(openssl);
     let limit = ChildProcess::spawn("limit", &url, 39103);
     let limit_ka_after = oha(&format!("http://{}/", limit.addr), 32, true);
     drop(limit);
@@ -513,6 +637,11 @@ async fn parent() {
     report.push(format!(
         "| S7 S1 under 200 idle + 50 slowloris + probes | {:.0} req/s, p99 {:.2} ms | S1 {:.0} req/s | {:.2}× | ≥ 0.95× |",
         s7.rps, s7.p99, s1.rps, s7.rps / s1.rps
+    ));
+
+    report.push(format!(
+        "| S2 POST with nonce (signed live), 8 conns | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | `openssl ocsp`, same responder key: {:.0} req/s, p99 {:.2} ms | {:.2}× | ≥ 2× |",
+        s2.rps, s2.p50, s2.p99, s2_openssl.rps, s2_openssl.p99, s2.rps / s2_openssl.rps
     ));
 
     // S6: two instances on one PostgreSQL; a third party revokes.

@@ -24,8 +24,8 @@ use std::time::{Duration, SystemTime};
 use axum::http::HeaderValue;
 use bytes::Bytes;
 use ca_core::ocsp::{
-    join_response, split_response, CertIdHash, CertIdKey, CertStatusAnswer, IssuerHashes,
-    ResponseParts, SingleAnswer, MAX_SERIAL_LEN,
+    join_response, parse_response, split_response, CertIdHash, CertIdKey, CertStatusAnswer,
+    IssuerHashes, ParsedResponse, ResponseParts, SingleAnswer, MAX_SERIAL_LEN,
 };
 use ca_core::x509::Certificate;
 use ca_service::{from_timestamp, to_timestamp, Engine, IssuerResponder};
@@ -178,6 +178,20 @@ impl Cached {
             signed: &self.signed,
             certs: &self.certs,
         }))
+    }
+
+    /// The status this response gives (a cached response answers one CertID), read back
+    /// from its signed part: a few microseconds, against a database round trip; kept out of
+    /// the entry itself, where it would cost 16 MB per million.
+    pub(crate) fn status(&self) -> Option<CertStatusAnswer> {
+        let bare = join_response(ResponseParts {
+            signed: &self.signed,
+            certs: &[],
+        });
+        match parse_response(&bare).ok()? {
+            ParsedResponse::Successful(basic) => basic.responses.first().map(|r| r.status),
+            _ => None,
+        }
     }
 
     /// The `ETag` header: a strong validator, quoted hex.

@@ -340,6 +340,20 @@ async fn revocation_reaches_a_running_responder() {
         ));
     }
     assert_eq!(running.service.metrics().cache_hits(), hits + 2);
+    // A nonce request is signed live, with the status the cache holds: revoked too.
+    for key in [sha1, sha256] {
+        let r = post_ocsp(
+            running.addr,
+            &request(&[key], Some(b"after the revocation")),
+        )
+        .await;
+        let basic = r.verified(&responder);
+        assert!(matches!(
+            single(&basic, key),
+            CertStatusAnswer::Revoked { .. }
+        ));
+        assert_eq!(basic.nonce.as_deref(), Some(&b"after the revocation"[..]));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
