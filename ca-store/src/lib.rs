@@ -36,7 +36,9 @@ pub mod testing;
 pub use audit::ChainVerdict;
 pub use connect::{code_schema_version, Backend, DatabaseUrl};
 pub use error::{Result, StoreError};
-pub use lookup::{IndexedCertificate, LookupChange, LookupIndex, LookupMatch, SharedLookup};
+pub use lookup::{
+    CaughtUp, IndexedCertificate, LookupChange, LookupIndex, LookupMatch, SharedLookup,
+};
 pub use model::*;
 pub use notify::{RevocationEvent, StoreEvent, Subscription, REVOCATION_CHANNEL};
 pub use store::{CertificateFilter, EnrolmentOutcome, RevokedSerial, Store};

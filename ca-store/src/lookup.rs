@@ -403,6 +403,17 @@ impl LookupIndex {
     }
 }
 
+/// What a [`SharedLookup::catch_up`] re-read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CaughtUp {
+    /// Assignments and certificates re-read.
+    pub objects: usize,
+    /// The certificates among them (issued, revoked, or otherwise changed): for callers
+    /// that keep something about certificates themselves (the registry's chain cache).
+    pub certificate_ids: Vec<i64>,
+}
+
 /// A [`LookupIndex`] shared by request handlers and kept current from the audit log.
 ///
 /// Readers take a read lock for the length of one lookup (microseconds); a catch-up reads
@@ -431,19 +442,27 @@ impl SharedLookup {
     }
 
     /// Applies every assignment and certificate change committed since the index was last
-    /// brought up to date (by this process or any other on the same database). Returns how
-    /// many objects were re-read.
-    pub async fn catch_up(&self, store: &Store) -> crate::Result<usize> {
+    /// brought up to date (by this process or any other on the same database), and says
+    /// what it re-read.
+    pub async fn catch_up(&self, store: &Store) -> crate::Result<CaughtUp> {
         let _one_at_a_time = self.catching_up.lock().await;
         let after = self.read().audit_seq;
         let (seq, changes) = store.lookup_changes(after).await?;
-        let count = changes.len();
+        let mut caught = CaughtUp {
+            objects: changes.len(),
+            certificate_ids: Vec::new(),
+        };
         let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
         for change in changes {
+            match &change {
+                LookupChange::Certificate(c) => caught.certificate_ids.push(c.certificate_id),
+                LookupChange::CertificateGone(id) => caught.certificate_ids.push(*id),
+                _ => {}
+            }
             index.apply(change);
         }
         index.audit_seq = seq;
-        Ok(count)
+        Ok(caught)
     }
 
     /// [`LookupIndex::prune`] under the write lock.

@@ -338,14 +338,15 @@ async fn the_lookup_index_catches_up_with_another_instances_changes() {
             .await
             .unwrap();
         assert!(who(&lookup).is_empty(), "nothing changes before a catch-up");
-        assert_eq!(lookup.catch_up(&reader).await.unwrap(), 1);
+        assert_eq!(lookup.catch_up(&reader).await.unwrap().objects, 1);
         assert_eq!(who(&lookup), vec![(w.operator.id, 0)]);
 
         // An issued certificate appears; a second catch-up with nothing new reads nothing.
         let cert = issue(&writer, &w, &[0x51]).await;
-        lookup.catch_up(&reader).await.unwrap();
+        let caught = lookup.catch_up(&reader).await.unwrap();
+        assert_eq!(caught.certificate_ids, vec![cert.id]);
         assert_eq!(who(&lookup), vec![(w.operator.id, 1)]);
-        assert_eq!(lookup.catch_up(&reader).await.unwrap(), 0);
+        assert_eq!(lookup.catch_up(&reader).await.unwrap().objects, 0);
         let head = reader.audit_head_seq().await.unwrap();
         assert_eq!(lookup.read().audit_seq(), head);
 

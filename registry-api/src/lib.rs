@@ -69,6 +69,8 @@ pub struct AppState {
     /// Settings.
     pub config: RegistryConfig,
     lookup: Arc<SharedLookup>,
+    /// Chains already served, by fingerprint (public.rs).
+    pub(crate) chains: Arc<public::ChainCache>,
     buckets: Arc<Mutex<HashMap<i64, (f64, Instant)>>>,
     /// Counters for /metrics.
     pub metrics: Arc<Metrics>,
@@ -83,6 +85,7 @@ impl AppState {
             engine,
             config,
             lookup: Arc::new(lookup),
+            chains: Arc::new(public::ChainCache::new(public::CHAIN_CACHE_ENTRIES)),
             buckets: Arc::new(Mutex::new(HashMap::new())),
             metrics: Arc::new(Metrics::default()),
             extra_metrics: Arc::new(RwLock::new(Vec::new())),
@@ -109,20 +112,24 @@ impl AppState {
     /// change is visible to its next lookup. A failure is logged and left to the background
     /// catch-up, which retries every `lookup_refresh`: the change itself is committed.
     pub async fn refresh_lookup(&self) {
-        if let Err(e) = self.lookup.catch_up(self.engine.store()).await {
-            tracing::warn!(error = %e, "lookup index catch-up failed; retrying in the background");
+        match self.lookup.catch_up(self.engine.store()).await {
+            Ok(caught) => self.chains.forget(&caught.certificate_ids),
+            Err(e) => {
+                tracing::warn!(error = %e, "lookup index catch-up failed; retrying in the background")
+            }
         }
     }
 
-    /// Catches up with other instances' changes every `lookup_refresh`, and about once an
-    /// hour drops expired entries.
+    /// Catches up with other instances' changes every `lookup_refresh` (forgetting the cached
+    /// chains of changed certificates), and about once an hour drops expired entries.
     async fn refresh_lookup_forever(&self) {
         const PRUNE_EVERY: Duration = Duration::from_secs(3600);
         let mut pruned = Instant::now();
         loop {
             tokio::time::sleep(self.config.lookup_refresh).await;
-            if let Err(e) = self.lookup.catch_up(self.engine.store()).await {
-                tracing::debug!(error = %e, "lookup index catch-up failed; will retry");
+            match self.lookup.catch_up(self.engine.store()).await {
+                Ok(caught) => self.chains.forget(&caught.certificate_ids),
+                Err(e) => tracing::debug!(error = %e, "lookup index catch-up failed; will retry"),
             }
             if pruned.elapsed() >= PRUNE_EVERY {
                 self.lookup.prune(now());

@@ -1,10 +1,14 @@
 //! The public repository (no credentials): chains, CRLs, CA certificates, trust anchors and
 //! the number lookup; and the operations endpoints.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bytes::Bytes;
 use ca_core::numbering::{E164Number, PlmnId};
 use ca_store::{now, AuthorityStatus, CertificateStatus, LookupMatch, Tier};
 use serde_json::{json, Value};
@@ -29,6 +33,17 @@ fn cacheable(
     body: Vec<u8>,
 ) -> Response {
     let etag = etag_of(&body);
+    cacheable_with_etag(headers, content_type, max_age, Bytes::from(body), &etag)
+}
+
+/// [`cacheable`] with the ETag already computed.
+fn cacheable_with_etag(
+    headers: &HeaderMap,
+    content_type: &'static str,
+    max_age: i64,
+    body: Bytes,
+    etag: &str,
+) -> Response {
     let cache = format!("public, max-age={}", max_age.max(0));
     let matches = headers
         .get(header::IF_NONE_MATCH)
@@ -43,13 +58,65 @@ fn cacheable(
         r
     };
     let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&etag) {
+    if let Ok(v) = HeaderValue::from_str(etag) {
         h.insert(header::ETAG, v);
     }
     if let Ok(v) = HeaderValue::from_str(&cache) {
         h.insert(header::CACHE_CONTROL, v);
     }
     response
+}
+
+/// How many chains the registry keeps ready (about 2.5 KB each).
+pub(crate) const CHAIN_CACHE_ENTRIES: usize = 16_384;
+
+/// A chain as served: the PEM (leaf first), its ETag and how long clients may keep it.
+pub(crate) struct CachedChain {
+    pem: Bytes,
+    etag: String,
+    max_age: i64,
+}
+
+/// Chains already served, by fingerprint. Verifiers fetch the same `x5u` URLs over and over
+/// (one per peer operator), and building a chain reads the certificate and every issuer
+/// from the database. The chain of a fingerprint never changes; its status (which sets
+/// `max-age`) does, so an entry is forgotten whenever the audit-log catch-up
+/// ([`AppState::refresh_lookup`]) reports its certificate changed: at once for changes made
+/// here, within a second for other instances'. Bounded: when full it starts over.
+pub(crate) struct ChainCache {
+    map: RwLock<HashMap<String, (i64, Arc<CachedChain>)>>,
+    capacity: usize,
+}
+
+impl ChainCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            map: RwLock::new(HashMap::new()),
+            capacity,
+        }
+    }
+
+    fn get(&self, fingerprint: &str) -> Option<Arc<CachedChain>> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        map.get(fingerprint).map(|(_, chain)| chain.clone())
+    }
+
+    fn insert(&self, fingerprint: &str, certificate_id: i64, chain: Arc<CachedChain>) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= self.capacity {
+            map.clear();
+        }
+        map.insert(fingerprint.to_owned(), (certificate_id, chain));
+    }
+
+    /// Drops the chains of these certificates (their status changed).
+    pub(crate) fn forget(&self, certificate_ids: &[i64]) {
+        if certificate_ids.is_empty() {
+            return;
+        }
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, (id, _)| !certificate_ids.contains(id));
+    }
 }
 
 /// `GET /chains/{fingerprint}.pem`: what an x5u points to, leaf first.
@@ -64,23 +131,39 @@ pub(crate) async fn chain(
         .ok_or_else(|| {
             Problem::not_found("chains are at /chains/{sha256 fingerprint, 64 hex digits}.pem")
         })?;
+    if let Some(chain) = state.chains.get(fingerprint) {
+        return Ok(cacheable_with_etag(
+            &headers,
+            "application/pem-certificate-chain",
+            chain.max_age,
+            chain.pem.clone(),
+            &chain.etag,
+        ));
+    }
     let record = state
         .engine
         .store()
         .certificate_by_fingerprint(fingerprint)
         .await?;
-    let pem = state.engine.chain_pem(&record).await?;
+    let pem = Bytes::from(state.engine.chain_pem(&record).await?);
     // The chain never changes for a fingerprint; status does, and is OCSP's job.
     let max_age = if record.status == CertificateStatus::Valid {
         86_400
     } else {
         3_600
     };
-    Ok(cacheable(
+    let chain = Arc::new(CachedChain {
+        etag: etag_of(&pem),
+        pem,
+        max_age,
+    });
+    state.chains.insert(fingerprint, record.id, chain.clone());
+    Ok(cacheable_with_etag(
         &headers,
         "application/pem-certificate-chain",
-        max_age,
-        pem.into_bytes(),
+        chain.max_age,
+        chain.pem.clone(),
+        &chain.etag,
     ))
 }
 

@@ -227,6 +227,10 @@ async fn the_whole_registry_story() {
             )
             .await;
         assert_eq!(status, StatusCode::NOT_MODIFIED);
+        assert!(headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=86400"));
 
         // Lookup: the ported block belongs to SFR; the rest of 3361 to Orange, with its certificate.
         let (_, who) = h
@@ -283,6 +287,25 @@ async fn the_whole_registry_story() {
             .await;
         assert_eq!(status, StatusCode::OK, "{revoked}");
         assert_eq!(revoked["status"], "revoked");
+        // The chain (cached when first served) is still served, now kept for an hour only.
+        let (status, again, headers) = h
+            .raw(
+                "GET",
+                &format!("/chains/{fingerprint}.pem"),
+                None,
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(Certificate::load_pem_chain(&again).unwrap(), chain);
+        assert!(
+            headers["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("max-age=3600"),
+            "{headers:?}"
+        );
         let (status, crl, headers) = h.raw("GET", "/crl/france.crl", None, None, &[]).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(headers["content-type"], "application/pkix-crl");
