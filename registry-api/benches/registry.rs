@@ -33,7 +33,6 @@ use std::time::{Duration, Instant};
 
 use ca_core::keys::Signer;
 use ca_core::profile::Profile;
-use ca_service::{Engine, EngineConfig};
 use ca_store::testing::TestDatabase;
 use ca_store::Store;
 use common::{harness_with, operator_csr, Harness};
@@ -75,15 +74,7 @@ async fn child(role: &str) {
         .await
         .unwrap();
     let app = if role == "registry" {
-        let store = Store::open(&std::env::var(URL).unwrap()).await.unwrap();
-        let engine = Engine::new(
-            store,
-            b"test passphrase",
-            EngineConfig {
-                kdf_iterations: 1_000,
-                ..EngineConfig::new("http://127.0.0.1:8080")
-            },
-        );
+        let engine = common::engine(Store::open(&std::env::var(URL).unwrap()).await.unwrap());
         router(AppState::new(engine, registry_config()).await.unwrap())
     } else {
         axum::Router::new().fallback(|| async {

@@ -131,33 +131,30 @@ pub(crate) async fn chain(
         .ok_or_else(|| {
             Problem::not_found("chains are at /chains/{sha256 fingerprint, 64 hex digits}.pem")
         })?;
-    if let Some(chain) = state.chains.get(fingerprint) {
-        return Ok(cacheable_with_etag(
-            &headers,
-            "application/pem-certificate-chain",
-            chain.max_age,
-            chain.pem.clone(),
-            &chain.etag,
-        ));
-    }
-    let record = state
-        .engine
-        .store()
-        .certificate_by_fingerprint(fingerprint)
-        .await?;
-    let pem = Bytes::from(state.engine.chain_pem(&record).await?);
-    // The chain never changes for a fingerprint; status does, and is OCSP's job.
-    let max_age = if record.status == CertificateStatus::Valid {
-        86_400
-    } else {
-        3_600
+    let chain = match state.chains.get(fingerprint) {
+        Some(chain) => chain,
+        None => {
+            let record = state
+                .engine
+                .store()
+                .certificate_by_fingerprint(fingerprint)
+                .await?;
+            let pem = Bytes::from(state.engine.chain_pem(&record).await?);
+            // The chain never changes for a fingerprint; status does, and is OCSP's job.
+            let max_age = if record.status == CertificateStatus::Valid {
+                86_400
+            } else {
+                3_600
+            };
+            let chain = Arc::new(CachedChain {
+                etag: etag_of(&pem),
+                pem,
+                max_age,
+            });
+            state.chains.insert(fingerprint, record.id, chain.clone());
+            chain
+        }
     };
-    let chain = Arc::new(CachedChain {
-        etag: etag_of(&pem),
-        pem,
-        max_age,
-    });
-    state.chains.insert(fingerprint, record.id, chain.clone());
     Ok(cacheable_with_etag(
         &headers,
         "application/pem-certificate-chain",

@@ -36,6 +36,18 @@ pub struct Harness {
     _db: TestDatabase,
 }
 
+/// The engine the tests run: the test passphrase, a fast key-derivation setting.
+pub fn engine(store: Store) -> Engine {
+    Engine::new(
+        store,
+        b"test passphrase",
+        EngineConfig {
+            kdf_iterations: 1_000,
+            ..EngineConfig::new("http://127.0.0.1:8080")
+        },
+    )
+}
+
 /// [`harness_with`] the default settings.
 pub async fn harness(db: TestDatabase) -> Harness {
     harness_with(db, RegistryConfig::default()).await
@@ -43,15 +55,7 @@ pub async fn harness(db: TestDatabase) -> Harness {
 
 /// A registry over `db` with `config`.
 pub async fn harness_with(db: TestDatabase, config: RegistryConfig) -> Harness {
-    let store = Store::open(&db.url).await.unwrap();
-    let engine = Engine::new(
-        store,
-        b"test passphrase",
-        EngineConfig {
-            kdf_iterations: 1_000,
-            ..EngineConfig::new("http://127.0.0.1:8080")
-        },
-    );
+    let engine = engine(Store::open(&db.url).await.unwrap());
     // The offline root: its key stays here, in the test, never in the database.
     let root_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
     let root = issue(
