@@ -26,8 +26,11 @@ for name in ["postgres", "migrate", "registry", "ocsp-1", "ocsp-2"]:
 for name in ["registry", "ocsp-1", "ocsp-2"]:
     svc = services.get(name, {})
     need(svc.get("command", [])[:1] == ["serve"], f"compose.yaml: {name} must run `tsca serve`")
-    need("tsca-key-passphrase" in svc.get("secrets", []), f"compose.yaml: {name} needs the key passphrase secret")
+    need("tsca-responder-key-passphrase" in svc.get("secrets", []), f"compose.yaml: {name} needs the responder-key passphrase secret")
     need("tsca-database-url" in svc.get("secrets", []), f"compose.yaml: {name} needs the database URL secret")
+    # CA keys stay on CA nodes: only the registry gets their passphrase.
+    holds_ca = "tsca-key-passphrase" in svc.get("secrets", [])
+    need(holds_ca == (name == "registry"), f"compose.yaml: {name} {'needs' if name == 'registry' else 'must not get'} the CA-key passphrase")
 need(services.get("migrate", {}).get("restart") == "no", "compose.yaml: migrate is a one-shot job")
 
 docs = [d for d in yaml.safe_load_all((root / "kubernetes" / "tsca.yaml").read_text()) if d]
@@ -45,6 +48,10 @@ for d in docs:
         need(c.get("args", [])[:1] == ["serve"], f"kubernetes: {c['name']} must run `tsca serve`")
     secret_volumes = [v for v in spec.get("volumes", []) if "secret" in v]
     need(any(v["secret"]["secretName"] == "tsca-secrets" for v in secret_volumes), f"kubernetes: {d['metadata']['name']} must mount tsca-secrets")
+    keys = {i["key"] for v in secret_volumes if v["secret"]["secretName"] == "tsca-secrets" for i in v["secret"].get("items", [])}
+    ca_node = d["metadata"]["name"] == "tsca-registry"
+    need(("key-passphrase" in keys) == ca_node, f"kubernetes: {d['metadata']['name']} {'needs' if ca_node else 'must not mount'} the CA-key passphrase")
+    need("responder-key-passphrase" in keys, f"kubernetes: {d['metadata']['name']} needs the responder-key passphrase")
 
 dockerfile = (root / "Dockerfile").read_text()
 need("USER 10001" in dockerfile, "Dockerfile: the runtime stage must run as a non-root user")
@@ -53,6 +60,8 @@ for unit in (root / "systemd").glob("*.service"):
     text = unit.read_text()
     need("ExecStart=/usr/local/bin/tsca serve --config" in text, f"{unit.name}: ExecStart must run tsca serve")
     need("User=tsca" in text, f"{unit.name}: must not run as root")
+    # Each unit has its own environment file: the OCSP node must not inherit the CA-key one.
+    need("/etc/tsca/environment" not in text, f"{unit.name}: use a per-unit environment file")
 
 if problems:
     print("\n".join(problems))

@@ -1,4 +1,4 @@
-//! DESIGN §9 S5: sign and encode a CRL of 1,000,000 revoked entries with a P-384 CA key
+//! docs/benchmarks.md, Targets S5: sign and encode a CRL of 1,000,000 revoked entries with a P-384 CA key
 //! (random 16-byte serials, 10% with a reason code). Target: ≤ 1 s, low memory.
 //!
 //! Two variants: `streamed` builds each entry inside the iterator (as a store cursor would,

@@ -1,5 +1,5 @@
 //! Certificate revocation lists: RFC 5280 §5 v2 CRLs, written fast enough for a million
-//! entries (DESIGN §9 S5: ≤ 1 s to encode and sign, low memory) and read back for tests and
+//! entries (docs/benchmarks.md, Targets S5: ≤ 1 s to encode and sign, low memory) and read back for tests and
 //! the registry.
 //!
 //! ```text

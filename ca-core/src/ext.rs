@@ -22,7 +22,7 @@ use crate::x509::Oid;
 /// tsca's OID arc. **Interim**: the IANA example enterprise number of RFC 5612 (32473),
 /// until the project registers its own Private Enterprise Number; change only this constant.
 ///
-/// DESIGN §2 chose a UUID arc (`2.25.208049740704165639494287749751663258592`, X.667). It is
+/// The first design chose a UUID arc (`2.25.208049740704165639494287749751663258592`, X.667). It is
 /// valid ASN.1 but its 128-bit arc breaks real parsers: pkilint's decoder (pyasn1-fasder) and
 /// the RustCrypto `const-oid` crate refuse arcs above 32 bits and cannot load such a
 /// certificate at all, and Go's `crypto/x509` refuses arcs above 63 bits. A certificate a

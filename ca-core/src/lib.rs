@@ -9,12 +9,14 @@
 //!
 //! Time and keys are always arguments: a function that needs "now" takes a
 //! [`std::time::SystemTime`], and signing goes through [`keys::Signer`], so a test clock or an
-//! HSM slots in. The design is in `DESIGN.md` §2–§4; the issuance cycle in `docs/issuance.md`.
+//! HSM slots in. How the crates fit together is in `docs/architecture.md`; the issuance cycle
+//! in `docs/issuance.md`; the profiles in `docs/profiles.md`.
 
 pub mod crl;
 pub mod csr;
 pub mod error;
 pub mod ext;
+pub mod ident;
 pub mod issue;
 pub mod keys;
 pub mod numbering;

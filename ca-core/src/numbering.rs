@@ -1,4 +1,4 @@
-//! Numbering resources and scopes (DESIGN §2).
+//! Numbering resources and scopes (docs/architecture.md §7).
 //!
 //! A certificate is bound to a [`NumberingScope`]: a union of E.164 prefixes, E.164 ranges
 //! (RFC 8226 `start` + `count` at a fixed length), single E.164 numbers, service provider codes

@@ -1,10 +1,10 @@
 //! OCSP encoding: CertID cache keys, request parsing, signed responses and their decoder.
 //!
 //! The protocol is RFC 6960 in the lightweight profile of RFC 9919 (SHA-1 and SHA-256 CertIDs,
-//! a `byKey` responder ID, `nextUpdate` always present) with RFC 9654 nonces. DESIGN §5 fixes
-//! the answers (unknown issuer → `unauthorized`, known issuer but never-issued serial →
-//! revoked / certificateHold / 1970-01-01 with extended-revoke), DESIGN §6 the fast path that
-//! this module serves:
+//! a `byKey` responder ID, `nextUpdate` always present) with RFC 9654 nonces. The answers:
+//! unknown issuer → `unauthorized` (RFC 6960 §2.3), known issuer but never-issued serial →
+//! revoked / certificateHold / 1970-01-01 with extended-revoke (RFC 6960 §2.2, RFC 9919);
+//! docs/architecture.md §13 is the fast path that this module serves:
 //!
 //! - [`CertIdKey`] is the responder's cache key: a fixed-size, `Copy`, hashable value with no
 //!   heap, built either from a request ([`ParsedRequest::from_der`]) or from an issuer and a
@@ -570,7 +570,7 @@ pub enum CertStatusAnswer {
     },
     /// The responder knows nothing about it (RFC 6960 `unknown`).
     Unknown,
-    /// The issuer is ours but the serial was never issued (RFC 6960 §2.2, DESIGN §5): encoded
+    /// The issuer is ours but the serial was never issued (RFC 6960 §2.2, RFC 9919 §2.2.3): encoded
     /// as revoked, `revocationTime` 1970-01-01T00:00:00Z, reason certificateHold, and the
     /// response carries the `id-pkix-ocsp-extended-revoke` extension (RFC 6960 §4.4.8).
     NeverIssued,
@@ -648,11 +648,11 @@ pub enum ErrorStatus {
     MalformedRequest,
     /// internalError (2)
     InternalError,
-    /// tryLater (3): the live-signing bound is reached (DESIGN §6).
+    /// tryLater (3): the live-signing bound is reached (docs/architecture.md §13).
     TryLater,
     /// sigRequired (5)
     SigRequired,
-    /// unauthorized (6): not an issuer this responder answers for (DESIGN §5).
+    /// unauthorized (6): not an issuer this responder answers for (RFC 6960 §2.3).
     Unauthorized,
 }
 
@@ -700,7 +700,7 @@ pub fn error_response(status: ErrorStatus) -> &'static [u8] {
     }
 }
 
-/// Signs OCSP responses for one CA with its delegated responder certificate (DESIGN §6 item 6:
+/// Signs OCSP responses for one CA with its delegated responder certificate (docs/architecture.md §13 item 6:
 /// the CA key never signs OCSP).
 ///
 /// Everything that does not change between responses is encoded once, here: the `byKey`

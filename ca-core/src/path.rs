@@ -2,7 +2,7 @@
 //! numbers may its leaf speak for?
 //!
 //! For each certificate from the leaf up to the trust anchor (RFC 5280 §6.1, reduced to what
-//! tsca's PKI uses, plus the numbering rule of DESIGN §2):
+//! tsca's PKI uses, plus the numbering rule of docs/architecture.md §7):
 //!
 //! 1. the issuer name equals the parent's subject, and the authorityKeyIdentifier equals the
 //!    parent's subjectKeyIdentifier;

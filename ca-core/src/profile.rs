@@ -1,4 +1,4 @@
-//! Certificate profiles (DESIGN §3): what each kind of certificate must and must not contain,
+//! Certificate profiles (docs/profiles.md): what each kind of certificate must and must not contain,
 //! and the lint that checks a to-be-signed certificate against its profile before any key
 //! signs it.
 //!
@@ -61,7 +61,7 @@ impl Profile {
         }
     }
 
-    /// The longest validity allowed, which is also the default (DESIGN §3).
+    /// The longest validity allowed, which is also the default (docs/profiles.md).
     pub fn max_validity(self) -> Duration {
         match self {
             Self::Root => years(20),
@@ -104,7 +104,7 @@ impl Profile {
         )
     }
 
-    /// Whether the subject must have O and C (DESIGN §3: every profile but the responder).
+    /// Whether the subject must have O and C (docs/profiles.md: every profile but the responder).
     fn needs_org_and_country(self) -> bool {
         self != Self::OcspResponder
     }

@@ -2,8 +2,8 @@
 //!
 //! Why hand-written: the RustCrypto `const-oid` crate (0.9 and 0.10 alike) holds only 32-bit
 //! arcs, so `x509_cert::Certificate` cannot even *decode* a certificate that carries one
-//! extension or policy under a UUID arc (`2.25.<128-bit integer>`, X.667) — which DESIGN §2
-//! first chose for tsca's own OIDs (see docs/adr/0002-oid-arc.md for why we moved off it) and
+//! extension or policy under a UUID arc (`2.25.<128-bit integer>`, X.667) — which tsca's
+//! first design chose for its own OIDs (see docs/adr/0002-oid-arc.md for why we moved off it) and
 //! which others' certificates from the field may still carry. A verifier must not fail on
 //! a non-critical extension it does not know, so this module mirrors
 //! `x509_cert::certificate` one to one, but the extension identifier is an [`Oid`] that keeps

@@ -24,6 +24,11 @@ use ca_core::revocation::RevocationReason;
 use ca_store::*;
 use sqlx::Connection;
 
+/// The current time in whole seconds.
+fn now() -> jiff::Timestamp {
+    jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap()
+}
+
 const BATCH: usize = 500;
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -113,16 +118,18 @@ where
     Fut: std::future::Future<Output = u64>,
 {
     let store = Store::open(url).await.unwrap();
+    let reader = store.reader();
     let actor = Actor::cli("bench");
-    let root = store
-        .create_authority(
+    let mut tx = store.begin(now()).await.unwrap();
+    let root = tx
+        .insert_authority(
             &NewAuthority {
                 name: "root".into(),
                 tier: Tier::Root,
                 parent_id: None,
                 scope: ScopeConstraint::Unconstrained,
                 status: AuthorityStatus::Active,
-                auto_approve: false,
+                approval: ApprovalPolicy::Manual,
                 key_id: None,
                 csr_der: None,
                 certificate_der: None,
@@ -131,15 +138,15 @@ where
         )
         .await
         .unwrap();
-    let national = store
-        .create_authority(
+    let national = tx
+        .insert_authority(
             &NewAuthority {
                 name: "national".into(),
                 tier: Tier::National,
                 parent_id: Some(root.id),
                 scope: ScopeConstraint::Within(NumberingScope::parse(["prefix:33"]).unwrap()),
                 status: AuthorityStatus::Active,
-                auto_approve: true,
+                approval: ApprovalPolicy::WithinAssignments,
                 key_id: None,
                 csr_der: None,
                 certificate_der: None,
@@ -152,21 +159,21 @@ where
     let mut operators = Vec::new();
     for i in 0..1000 {
         operators.push(
-            store
-                .create_operator(
-                    &NewOperator {
-                        authority_id: national.id,
-                        name: format!("op{i}"),
-                        spc: None,
-                        country: "FR".into(),
-                    },
-                    &actor,
-                )
-                .await
-                .unwrap()
-                .id,
+            tx.insert_operator(
+                &NewOperator {
+                    authority_id: national.id,
+                    name: format!("op{i}"),
+                    spc: None,
+                    country: CountryCode::parse("FR").unwrap(),
+                },
+                &actor,
+            )
+            .await
+            .unwrap()
+            .id,
         );
     }
+    tx.commit().await.unwrap();
 
     sqlx::any::install_default_drivers();
     let pool = sqlx::any::AnyPoolOptions::new()
@@ -203,13 +210,14 @@ where
         let end = (start + BATCH).min(certs);
         let mut sql = String::from(
             "INSERT INTO certificates (issuer_id, serial, status, profile, subject, operator_id, not_before, \
-             not_after, scope, tbs_der, der, fingerprint, reserved_at, issued_at, revoked_at, revocation_reason) VALUES ",
+             not_after, scope, tbs_der, der, fingerprint, public_key_sha256, reserved_at, issued_at, \
+             revoked_at, revocation_reason) VALUES ",
         );
         let mut q_rows = Vec::new();
         for i in start..end {
             let revoked = i % 10 == 0;
             q_rows.push(format!(
-                "({}, ${}, '{}', 'operator', 'CN=op', {}, 0, 4000000000, 'prefix:33{:05}', ${}, ${}, '{:064x}', 0, 0, {}, {})",
+                "({}, ${}, '{}', 'operator', 'CN=op', {}, 0, 4000000000, 'prefix:33{:05}', ${}, ${}, '{:064x}', '{:064x}', 0, 0, {}, {})",
                 national.id,
                 (i - start) * 3 + 1,
                 if revoked { "revoked" } else { "valid" },
@@ -218,6 +226,7 @@ where
                 (i - start) * 3 + 2,
                 (i - start) * 3 + 3,
                 i,
+                i % 1000,
                 if revoked { "1" } else { "NULL" },
                 if revoked { "1" } else { "NULL" },
             ));
@@ -225,8 +234,9 @@ where
         sql.push_str(&q_rows.join(","));
         let mut query = sqlx::query(&sql);
         for i in start..end {
+            // A positive serial without a leading zero octet (RFC 5280 §4.1.2.2).
             query = query
-                .bind((i as u64 + 1).to_be_bytes().to_vec())
+                .bind([&[0x41u8][..], &(i as u64 + 1).to_be_bytes()].concat())
                 .bind(tbs.clone())
                 .bind(der.clone());
         }
@@ -274,7 +284,7 @@ where
     let load = started.elapsed();
 
     // Revocation commit latency: 1,000 revocations through the real path, one at a time.
-    let valid = store
+    let valid = reader
         .certificates(&CertificateFilter {
             status: Some(CertificateStatus::Valid),
             limit: Some(1000),
@@ -284,23 +294,25 @@ where
         .unwrap();
     let mut revoke_times = Vec::new();
     for cert in &valid {
-        let r = NewOcspResponse {
-            sha1_key: cert.serial.clone(),
-            sha256_key: [cert.serial.clone(), cert.serial.clone()].concat(),
+        let serial = cert.serial.as_bytes().to_vec();
+        let r = PreSignedResponse {
+            sha256_key: [serial.clone(), serial.clone()].concat(),
+            sha1_key: serial,
             der: response.clone(),
             this_update: now(),
-            next_update: now() + 3600,
+            next_update: now().checked_add(Duration::from_secs(3600)).unwrap(),
         };
         let t = Instant::now();
-        store
-            .revoke_certificate(cert.id, RevocationReason::KeyCompromise, now(), &r, &actor)
+        let mut tx = store.begin(now()).await.unwrap();
+        tx.revoke_certificate(cert.id, RevocationReason::KeyCompromise, Some(&r), &actor)
             .await
             .unwrap();
+        tx.commit().await.unwrap();
         revoke_times.push(t.elapsed());
     }
 
     let t = Instant::now();
-    let index = store.load_lookup_index(now()).await.unwrap();
+    let index = reader.load_lookup_index(now()).await.unwrap();
     let build = t.elapsed();
     assert_eq!(index.len(), assignments);
     let mut lookup_times = Vec::new();

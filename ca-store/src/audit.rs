@@ -13,9 +13,46 @@
 //! bytes). Changing any stored field, deleting an entry or reordering entries breaks the
 //! chain at that entry, which [`verify_chain`] names.
 
+use jiff::Timestamp;
 use ring::digest::{Context, SHA256};
+use serde::Serialize;
+use sqlx::Row;
 
-use crate::model::AuditEntry;
+use crate::columns::get_time;
+use crate::database::StoreReader;
+use crate::error::Result;
+
+/// One audit log entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    /// Sequence number, from 1, without gaps.
+    pub seq: i64,
+    /// When (seconds since the epoch in JSON, as hashed).
+    #[serde(serialize_with = "seconds")]
+    pub at: Timestamp,
+    /// Who.
+    pub actor: String,
+    /// What ("certificate.revoked", …).
+    pub action: String,
+    /// On what ("certificate:12").
+    pub subject: String,
+    /// Details, as a JSON object.
+    pub details: String,
+    /// Hash of the previous entry (hex in JSON).
+    #[serde(serialize_with = "hex_bytes")]
+    pub prev_hash: Vec<u8>,
+    /// This entry's hash.
+    #[serde(serialize_with = "hex_bytes")]
+    pub hash: Vec<u8>,
+}
+
+fn hex_bytes<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(bytes))
+}
+
+fn seconds<S: serde::Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_i64(t.as_second())
+}
 
 /// The `prev_hash` of the first entry.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
@@ -88,7 +125,7 @@ pub(crate) fn verify_run(
         let expected = entry_hash(
             &entry.prev_hash,
             entry.seq,
-            entry.at,
+            entry.at.as_second(),
             &entry.actor,
             &entry.action,
             &entry.subject,
@@ -105,15 +142,95 @@ pub(crate) fn verify_run(
     Ok(prev)
 }
 
+impl StoreReader {
+    /// Audit entries after `after_seq`, at most `limit`, in order.
+    pub async fn audit_entries(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log \
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    seq: row.try_get("seq")?,
+                    at: get_time(row, "at")?,
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    subject: row.try_get("subject")?,
+                    details: row.try_get("details")?,
+                    prev_hash: row.try_get("prev_hash")?,
+                    hash: row.try_get("hash")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The sequence number of the newest audit entry (0 for none).
+    pub async fn audit_head_seq(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar::<_, i64>("SELECT seq FROM audit_head WHERE id = 1")
+                .fetch_optional(self.pool())
+                .await?
+                .unwrap_or(0),
+        )
+    }
+
+    /// Recomputes the whole audit chain and compares its end with the stored head; names
+    /// the first entry that does not check out.
+    pub async fn verify_audit_chain(&self) -> Result<ChainVerdict> {
+        const PAGE: i64 = 5_000;
+        let mut state = (0i64, GENESIS_HASH.to_vec());
+        loop {
+            let page = self.audit_entries(state.0, PAGE).await?;
+            if page.is_empty() {
+                break;
+            }
+            match verify_run(state, &page) {
+                Ok(next) => state = next,
+                Err((seq, reason)) => return Ok(ChainVerdict::Broken { seq, reason }),
+            }
+        }
+        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(self.pool())
+            .await?;
+        let head_seq: i64 = head.try_get("seq")?;
+        let head_hash: Vec<u8> = head.try_get("hash")?;
+        if head_seq != state.0 {
+            return Ok(ChainVerdict::Broken {
+                seq: state.0 + 1,
+                reason: format!(
+                    "the log ends at entry {} but the head records entry {head_seq}: entries were removed",
+                    state.0
+                ),
+            });
+        }
+        if head_hash != state.1 {
+            return Ok(ChainVerdict::Broken {
+                seq: state.0,
+                reason: "the last entry's hash differs from the recorded head".into(),
+            });
+        }
+        Ok(ChainVerdict::Intact {
+            entries: state.0,
+            head: hex::encode(state.1),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn entry(prev: &[u8], seq: i64, action: &str) -> AuditEntry {
         let hash = entry_hash(prev, seq, 1_700_000_000, "system", action, "x", "{}");
         AuditEntry {
             seq,
-            at: 1_700_000_000,
+            at: Timestamp::from_second(1_700_000_000).unwrap(),
             actor: "system".into(),
             action: action.into(),
             subject: "x".into(),

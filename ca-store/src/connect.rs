@@ -153,8 +153,9 @@ impl DatabaseUrl {
     }
 }
 
-/// The pools of an open database. On PostgreSQL reads and writes share one pool; on SQLite
-/// writes go through a pool of one connection, so writers queue in-process instead of
+/// The pools of an open database: reads and writes never share a connection pool. On
+/// PostgreSQL the write pool is small (writers are serialised by the audit head anyway); on
+/// SQLite writes go through a pool of one connection, so writers queue in-process instead of
 /// failing with SQLITE_BUSY, while readers use their own connections (WAL mode lets them
 /// read during a write).
 pub(crate) struct Pools {
@@ -166,16 +167,19 @@ pub(crate) async fn open_pools(url: &DatabaseUrl) -> Result<Pools> {
     sqlx::any::install_default_drivers();
     match url.backend {
         Backend::Postgres => {
-            let pool = AnyPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect(&url.url)
-                .await
-                .map_err(|e| url.connect_error(e))?;
-            Ok(Pools {
-                read: pool.clone(),
-                write: pool,
-            })
+            // Two pools: every write transaction holds its connection while it queues for the
+            // audit head (which orders all writers), so with one shared pool a burst of
+            // writers could take every connection and leave none for the reads that the
+            // writer holding the lock, or the next request's authentication, needs.
+            let pool = |size: u32| {
+                AnyPoolOptions::new()
+                    .max_connections(size)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(&url.url)
+            };
+            let read = pool(16).await.map_err(|e| url.connect_error(e))?;
+            let write = pool(8).await.map_err(|e| url.connect_error(e))?;
+            Ok(Pools { read, write })
         }
         Backend::Sqlite => {
             if !url.in_memory {

@@ -2,8 +2,12 @@
 //!
 //! sqlx errors never leave this crate raw: a missing row becomes [`StoreError::NotFound`], a
 //! unique-constraint violation [`StoreError::Conflict`], a lost connection or a busy database
-//! [`StoreError::Unavailable`] (retryable: the transaction was rolled back, nothing is
-//! half-written), and anything else [`StoreError::Database`].
+//! [`StoreError::Unavailable`], and anything else [`StoreError::Database`].
+//!
+//! `Unavailable` says whether the write happened ([`WriteOutcome`]): before `COMMIT` was sent
+//! the transaction is rolled back and nothing is written; if the connection fails while
+//! `COMMIT` is in flight, nobody can know whether it landed, and the error says so instead of
+//! claiming that nothing changed.
 
 use std::fmt;
 
@@ -55,13 +59,18 @@ pub enum StoreError {
     /// The write would break a uniqueness rule or the state machine of a record.
     #[error("{0}")]
     Conflict(String),
-    /// The caller asked for something the records do not allow (not a database fault).
-    #[error("{0}")]
-    Invalid(String),
-    /// The database is unreachable or busy right now. The transaction was rolled back;
-    /// retrying the whole operation is safe.
-    #[error("database unavailable (retry later): {0}")]
-    Unavailable(String),
+    /// A write named a row that does not exist (a foreign key): the caller should have
+    /// checked, so this is a bug or a row removed by someone else.
+    #[error("refers to a record that does not exist: {0}")]
+    MissingReference(String),
+    /// The database is unreachable or busy right now.
+    #[error("database unavailable: {reason} ({outcome})")]
+    Unavailable {
+        /// The driver's reason, without credentials.
+        reason: String,
+        /// Whether the write may have happened.
+        outcome: WriteOutcome,
+    },
     /// A stored value could not be read back (a corrupt row or a foreign writer).
     #[error("stored {what} is unreadable: {detail}")]
     Corrupt {
@@ -75,10 +84,48 @@ pub enum StoreError {
     Database(String),
 }
 
+/// What an [`StoreError::Unavailable`] write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// The transaction was rolled back (or was a read): nothing was written.
+    NotApplied,
+    /// The connection failed while `COMMIT` was in flight: the write may or may not have
+    /// landed. Retry with the same Idempotency-Key, or read the record back.
+    Unknown,
+}
+
+impl std::fmt::Display for WriteOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::NotApplied => "nothing was written",
+            Self::Unknown => "the commit may or may not have landed",
+        })
+    }
+}
+
 impl StoreError {
     /// True when the operation may succeed if retried as a whole.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
+        matches!(self, Self::Unavailable { .. })
+    }
+
+    /// The same error, for a failure while `COMMIT` was in flight: an unavailable database
+    /// then leaves the outcome unknown.
+    pub(crate) fn during_commit(self) -> Self {
+        match self {
+            Self::Unavailable { reason, .. } => Self::Unavailable {
+                reason,
+                outcome: WriteOutcome::Unknown,
+            },
+            other => other,
+        }
+    }
+
+    pub(crate) fn unavailable(reason: impl Into<String>) -> Self {
+        Self::Unavailable {
+            reason: reason.into(),
+            outcome: WriteOutcome::NotApplied,
+        }
     }
 
     pub(crate) fn not_found(what: &'static str, key: impl fmt::Display) -> Self {
@@ -113,22 +160,20 @@ fn classify(error: sqlx::Error) -> StoreError {
             what: "row",
             key: String::new(),
         },
-        E::Io(e) => StoreError::Unavailable(format!("connection lost: {e}")),
-        E::PoolTimedOut => StoreError::Unavailable("no database connection free in time".into()),
-        E::PoolClosed => StoreError::Unavailable("the connection pool is closed".into()),
-        E::WorkerCrashed => StoreError::Unavailable("the database worker stopped".into()),
-        E::Tls(e) => StoreError::Unavailable(format!("TLS to the database failed: {e}")),
+        E::Io(e) => StoreError::unavailable(format!("connection lost: {e}")),
+        E::PoolTimedOut => StoreError::unavailable("no database connection free in time"),
+        E::PoolClosed => StoreError::unavailable("the connection pool is closed"),
+        E::WorkerCrashed => StoreError::unavailable("the database worker stopped"),
+        E::Tls(e) => StoreError::unavailable(format!("TLS to the database failed: {e}")),
+        E::Protocol(e) => StoreError::unavailable(format!("database protocol error: {e}")),
         E::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             if db.is_unique_violation() {
                 StoreError::Conflict(format!("already exists: {}", db.message()))
             } else if db.is_foreign_key_violation() {
-                StoreError::Invalid(format!(
-                    "refers to a record that does not exist: {}",
-                    db.message()
-                ))
+                StoreError::MissingReference(db.message().to_owned())
             } else if retryable_code(&code) {
-                StoreError::Unavailable(db.message().to_owned())
+                StoreError::unavailable(db.message())
             } else {
                 StoreError::Database(db.message().to_owned())
             }

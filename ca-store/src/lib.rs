@@ -1,44 +1,80 @@
 //! # ca-store: what tsca must never lose
 //!
-//! The storage layer of tsca (DESIGN §7). It keeps the authorities and their keys, operators,
-//! API tokens (hashed), numbering assignments, enrolments, every certificate with its status,
-//! the pre-signed OCSP responses, the CRLs and the audit log, in PostgreSQL (the system of
-//! record, shared by several tsca processes) or SQLite (the embedded default), chosen by the
-//! database URL. Both run the same SQL through sqlx's Any driver; the schema lives in
-//! `migrations/postgres` and `migrations/sqlite`, embedded and applied at start.
+//! The storage layer of tsca. It keeps the authorities and their keys, operators, API tokens
+//! (hashed), numbering assignments, enrolments, every certificate with its status, the
+//! pre-signed OCSP responses, the CRLs, idempotency records, the running instances and the
+//! audit log, in PostgreSQL (the system of record, shared by several tsca processes) or SQLite
+//! (the embedded default), chosen by the database URL. Both run the same SQL through sqlx's
+//! Any driver; the schema lives in `migrations/postgres` and `migrations/sqlite`, embedded and
+//! applied at start. Rows become typed records here and nowhere else ([`columns`] says how).
 //!
-//! Three guarantees shape the API:
-//! - **Record before sign.** [`Store::reserve_certificate`] writes the serial and the
-//!   to-be-signed bytes before any key signs; [`Store::complete_certificate`] stores the
-//!   result; [`Store::reconcile_reservations`] turns reservations left by a crash into
-//!   `abandoned` (treated as revoked). See docs/issuance.md.
-//! - **Change and audit commit together.** Every write method is one transaction that also
-//!   appends a hash-chained audit entry ([`audit`]); [`Store::verify_audit_chain`] recomputes
-//!   the chain and names the first broken entry.
-//! - **Revocation is announced on commit.** [`Store::revoke_certificate`] stores the status
-//!   and the fresh "revoked" OCSP response in one transaction and notifies subscribers
+//! The API is split by who may do what (docs/architecture.md, "Who writes what"):
+//! - [`Store`] begins [`WriteTx`]s; only the gateway (`ca-service`) holds one. Each table's
+//!   module (`authorities`, `certificates`, …) adds the writes of its aggregate to
+//!   [`WriteTx`], each appending its hash-chained audit entry ([`audit`]) in the same
+//!   transaction, so a change and its audit entry commit together or not at all.
+//! - [`StoreReader`] is the read-only face, for the registry's reads, lookups and the OCSP
+//!   responder; [`OcspResponseWriter`] is the responder's one write (its own response table).
+//!
+//! Three guarantees shape the writes:
+//! - **Record before sign.** [`WriteTx::reserve_certificate`] writes the serial and the
+//!   to-be-signed bytes before any key signs; [`WriteTx::complete_certificate`] stores the
+//!   result; [`WriteTx::abandon_reservation`] turns a reservation whose owner died into
+//!   `abandoned` (revoked). See docs/issuance.md.
+//! - **Checks inside the transaction.** Every [`WriteTx`] holds the audit head row, which
+//!   orders all writers, so what it reads cannot change under it before it commits.
+//! - **Revocation is announced on commit.** A revoking transaction notifies subscribers
 //!   ([`notify`]): PostgreSQL NOTIFY, or an in-process channel on SQLite.
 //!
-//! Errors at this boundary are [`StoreError`]s: not found, conflict (unique rules and state
-//! machines), unavailable (retryable, nothing half-written) and connect errors that name
-//! host and database but never the password.
+//! Errors at this boundary are [`StoreError`]s: not found, conflict, unavailable (saying
+//! whether the write may have happened) and connect errors that name host and database but
+//! never the password.
 
+mod assignments;
 pub mod audit;
+mod authorities;
+mod certificate_writes;
+mod certificates;
+pub mod columns;
 mod connect;
+mod crls;
+mod database;
+mod enrolments;
 pub mod error;
+mod idempotency;
+mod instances;
+mod keys;
 pub mod lookup;
-pub mod model;
+mod model;
 pub mod notify;
-mod store;
+mod ocsp_responses;
+mod operators;
 #[cfg(feature = "test-support")]
 pub mod testing;
+mod tokens;
 
-pub use audit::ChainVerdict;
+pub use assignments::{Assignment, Holdings, NewAssignment};
+pub use audit::{AuditEntry, ChainVerdict};
+pub use authorities::{ApprovalPolicy, Authority, AuthorityStatus, NewAuthority, Tier};
+pub use certificates::{
+    CertificateFilter, CertificateRecord, CertificateStatus, CertifiedSubject, Issued, KeyBinding,
+    Reservation, Revocation, RevokedSerial,
+};
 pub use connect::{code_schema_version, Backend, DatabaseUrl};
-pub use error::{Result, StoreError};
+pub use crls::CrlRecord;
+pub use database::{OcspResponseWriter, ResponderAccess, Store, StoreReader, WriteTx};
+pub use enrolments::{Enrolment, EnrolmentDecision, EnrolmentStatus, NewEnrolment};
+pub use error::{Result, StoreError, WriteOutcome};
+pub use idempotency::IdempotencyRecord;
+pub use keys::{KeyPurpose, KeyStorage, NewKey, StoredKey};
 pub use lookup::{
     CaughtUp, IndexedCertificate, LookupChange, LookupIndex, LookupMatch, SharedLookup,
 };
-pub use model::*;
+pub use model::{
+    Actor, AssignmentId, AuthorityId, CertificateId, CountryCode, EnrolmentId, InstanceId, KeyId,
+    OperatorId, TokenId,
+};
 pub use notify::{RevocationEvent, StoreEvent, Subscription, REVOCATION_CHANNEL};
-pub use store::{CertificateFilter, EnrolmentOutcome, RevokedSerial, Store};
+pub use ocsp_responses::{OcspResponseRecord, PreSignedResponse};
+pub use operators::{NewOperator, Operator, OperatorStatus};
+pub use tokens::{ApiToken, NewApiToken, TokenGrant, TokenHash};

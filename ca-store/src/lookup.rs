@@ -12,7 +12,7 @@
 //! lists matches longest first and drops X's less specific matches, because X no longer
 //! holds the ported numbers.
 //!
-//! Keeping it current: the index is built once ([`crate::Store::load_lookup_index`]) and then
+//! Keeping it current: the index is built once ([`StoreReader::load_lookup_index`]) and then
 //! updated one object at a time ([`LookupIndex::apply`]), never rebuilt. Every change to an
 //! assignment or a certificate commits with an audit entry naming it, in one total order
 //! (the audit sequence), so [`SharedLookup::catch_up`] reads the audit entries after the last
@@ -24,20 +24,26 @@
 use std::collections::HashMap;
 use std::sync::{RwLock, RwLockReadGuard};
 
+use ca_core::ident::Fingerprint;
 use ca_core::numbering::{E164Number, NumberingResource, PlmnId, ScopeConstraint};
+use jiff::Timestamp;
+use sqlx::Row;
 
-use crate::model::{Assignment, Timestamp};
-use crate::Store;
+use crate::assignments::{fetch_assignments, Assignment};
+use crate::certificates::fetch_indexed_certificates;
+use crate::columns::time_to_column;
+use crate::database::StoreReader;
+use crate::model::{AssignmentId, CertificateId, OperatorId};
 
 /// A certificate as the index needs it.
 #[derive(Debug, Clone)]
 pub struct IndexedCertificate {
     /// Row id.
-    pub certificate_id: i64,
+    pub certificate_id: CertificateId,
     /// The operator it certifies.
-    pub operator_id: i64,
-    /// SHA-256 fingerprint (hex): the chain URL is `/chains/{fingerprint}.pem`.
-    pub fingerprint: String,
+    pub operator_id: OperatorId,
+    /// SHA-256 fingerprint: the chain URL is `/chains/{fingerprint}.pem`.
+    pub fingerprint: Fingerprint,
     /// notAfter.
     pub not_after: Timestamp,
     /// Its scope.
@@ -48,9 +54,9 @@ pub struct IndexedCertificate {
 #[derive(Debug, Clone)]
 pub struct LookupMatch {
     /// The operator.
-    pub operator_id: i64,
+    pub operator_id: OperatorId,
     /// The assignment that authorises it.
-    pub assignment_id: i64,
+    pub assignment_id: AssignmentId,
     /// The assigned resource that matched.
     pub resource: NumberingResource,
     /// How many leading digits matched (0 for PLMN / MCC matches).
@@ -67,18 +73,18 @@ pub enum LookupChange {
     /// The assignment as it is now (created, or changed in any way).
     Assignment(Assignment),
     /// The assignment with this id is withdrawn or over: drop it.
-    AssignmentGone(i64),
+    AssignmentGone(AssignmentId),
     /// A valid operator certificate, as it is now.
     Certificate(IndexedCertificate),
     /// The certificate with this id is not (or no longer) a valid operator certificate.
-    CertificateGone(i64),
+    CertificateGone(CertificateId),
 }
 
 #[derive(Debug, Clone)]
 struct Entry {
-    assignment_id: i64,
-    operator_id: i64,
-    ported_from: Option<i64>,
+    assignment_id: AssignmentId,
+    operator_id: OperatorId,
+    ported_from: Option<OperatorId>,
     resource: NumberingResource,
     valid_from: Timestamp,
     valid_to: Option<Timestamp>,
@@ -123,7 +129,7 @@ fn e164_keys(resource: &NumberingResource) -> Vec<BlockKey> {
     }
 }
 
-/// The index. Build it from the database ([`crate::Store::load_lookup_index`]), then keep it
+/// The index. Build it from the database ([`StoreReader::load_lookup_index`]), then keep it
 /// current with [`LookupIndex::apply`] (or share it as a [`SharedLookup`], which does that
 /// from the audit log).
 #[derive(Debug, Default)]
@@ -131,13 +137,13 @@ pub struct LookupIndex {
     e164: HashMap<BlockKey, Vec<Entry>>,
     other: HashMap<NumberingResource, Vec<Entry>>,
     /// Every held assignment by id, to find its keys again when it changes or goes.
-    assignments: HashMap<i64, Entry>,
-    certificates: HashMap<i64, IndexedCertificate>,
+    assignments: HashMap<AssignmentId, Entry>,
+    certificates: HashMap<CertificateId, IndexedCertificate>,
     /// Certificate ids by the E.164 blocks their scopes cover, like assignments, so a lookup
     /// touches only certificates that cover the number (an operator may hold thousands).
-    certificates_e164: HashMap<BlockKey, Vec<i64>>,
+    certificates_e164: HashMap<BlockKey, Vec<CertificateId>>,
     /// Certificate ids by their PLMN / MCC entries.
-    certificates_other: HashMap<NumberingResource, Vec<i64>>,
+    certificates_other: HashMap<NumberingResource, Vec<CertificateId>>,
     /// The last audit entry whose change the index reflects (0: unknown, built by hand).
     audit_seq: i64,
 }
@@ -243,7 +249,7 @@ impl LookupIndex {
     /// Drops what can never match again: assignments past their `valid_to` and expired
     /// certificates (lookups skip them anyway; this only returns the memory).
     pub fn prune(&mut self, at: Timestamp) {
-        let over: Vec<i64> = self
+        let over: Vec<AssignmentId> = self
             .assignments
             .values()
             .filter(|e| e.valid_to.is_some_and(|to| to <= at))
@@ -252,7 +258,7 @@ impl LookupIndex {
         for id in over {
             self.remove_assignment(id);
         }
-        let expired: Vec<i64> = self
+        let expired: Vec<CertificateId> = self
             .certificates
             .values()
             .filter(|c| c.not_after <= at)
@@ -286,7 +292,7 @@ impl LookupIndex {
         self.assignments.insert(assignment.id, entry);
     }
 
-    fn remove_assignment(&mut self, id: i64) {
+    fn remove_assignment(&mut self, id: AssignmentId) {
         let Some(entry) = self.assignments.remove(&id) else {
             return;
         };
@@ -312,7 +318,7 @@ impl LookupIndex {
         self.certificates.insert(id, certificate);
     }
 
-    fn remove_certificate(&mut self, id: i64) {
+    fn remove_certificate(&mut self, id: CertificateId) {
         let Some(certificate) = self.certificates.remove(&id) else {
             return;
         };
@@ -331,7 +337,7 @@ impl LookupIndex {
         let digits = number.as_str();
         let len = digits.len() as u8;
         let mut found: Vec<(usize, &Entry)> = Vec::new();
-        let mut covering: Vec<i64> = Vec::new();
+        let mut covering: Vec<CertificateId> = Vec::new();
         for k in (1..=digits.len()).rev() {
             let prefix = &digits.as_bytes()[..k];
             for restriction in [Some(len), None] {
@@ -350,7 +356,7 @@ impl LookupIndex {
     /// The operators authorised for a PLMN (by its own assignment or its MCC's).
     pub fn lookup_plmn(&self, plmn: &PlmnId, at: Timestamp) -> Vec<LookupMatch> {
         let mut found: Vec<(usize, &Entry)> = Vec::new();
-        let mut covering: Vec<i64> = Vec::new();
+        let mut covering: Vec<CertificateId> = Vec::new();
         for key in [
             NumberingResource::Plmn(plmn.clone()),
             NumberingResource::Mcc(plmn.mcc()),
@@ -369,7 +375,7 @@ impl LookupIndex {
     fn answer(
         &self,
         found: Vec<(usize, &Entry)>,
-        mut covering: Vec<i64>,
+        mut covering: Vec<CertificateId>,
         at: Timestamp,
     ) -> Vec<LookupMatch> {
         covering.sort_unstable();
@@ -377,7 +383,7 @@ impl LookupIndex {
         // Donors lose what was ported away from them: drop a donor's match when a more
         // specific (earlier) match was ported from it.
         let mut answer: Vec<LookupMatch> = Vec::new();
-        let mut donors: Vec<i64> = Vec::new();
+        let mut donors: Vec<OperatorId> = Vec::new();
         for (depth, entry) in found.into_iter().filter(|(_, e)| e.active_at(at)) {
             if donors.contains(&entry.operator_id) {
                 continue;
@@ -411,7 +417,7 @@ pub struct CaughtUp {
     pub objects: usize,
     /// The certificates among them (issued, revoked, or otherwise changed): for callers
     /// that keep something about certificates themselves (the registry's chain cache).
-    pub certificate_ids: Vec<i64>,
+    pub certificate_ids: Vec<CertificateId>,
 }
 
 /// A [`LookupIndex`] shared by request handlers and kept current from the audit log.
@@ -427,7 +433,7 @@ pub struct SharedLookup {
 
 impl SharedLookup {
     /// Builds the index from the database.
-    pub async fn load(store: &Store, at: Timestamp) -> crate::Result<SharedLookup> {
+    pub async fn load(store: &StoreReader, at: Timestamp) -> crate::Result<SharedLookup> {
         Ok(SharedLookup {
             index: RwLock::new(store.load_lookup_index(at).await?),
             catching_up: tokio::sync::Mutex::new(()),
@@ -444,7 +450,7 @@ impl SharedLookup {
     /// Applies every assignment and certificate change committed since the index was last
     /// brought up to date (by this process or any other on the same database), and says
     /// what it re-read.
-    pub async fn catch_up(&self, store: &Store) -> crate::Result<CaughtUp> {
+    pub async fn catch_up(&self, store: &StoreReader) -> crate::Result<CaughtUp> {
         let _one_at_a_time = self.catching_up.lock().await;
         let after = self.read().audit_seq;
         let (seq, changes) = store.lookup_changes(after).await?;
@@ -471,6 +477,74 @@ impl SharedLookup {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .prune(at);
+    }
+}
+
+impl StoreReader {
+    /// Builds the number lookup index from the current assignments and certificates. The
+    /// index remembers the audit head read first, so that [`StoreReader::lookup_changes`]
+    /// from there catches up whatever committed while it was being read (applied twice at
+    /// worst, which is harmless: a change re-reads the object's current state).
+    pub async fn load_lookup_index(&self, at: Timestamp) -> crate::Result<LookupIndex> {
+        let seq = self.audit_head_seq().await?;
+        let assignments = fetch_assignments(
+            self.pool(),
+            "withdrawn_at IS NULL AND (valid_to IS NULL OR valid_to > $1)",
+            time_to_column(at),
+        )
+        .await?;
+        let certificates = self.indexed_certificates(at).await?;
+        Ok(LookupIndex::build(&assignments, certificates, at).with_audit_seq(seq))
+    }
+
+    /// What the lookup index must change after audit entry `after_seq`: the current state of
+    /// every assignment and certificate named by a later audit entry (every change to one
+    /// commits with such an entry), and the newest sequence number read. Each object is read
+    /// once, however many entries name it.
+    pub async fn lookup_changes(&self, after_seq: i64) -> crate::Result<(i64, Vec<LookupChange>)> {
+        const PAGE: i64 = 10_000;
+        let mut seq = after_seq;
+        let mut assignments = std::collections::BTreeSet::new();
+        let mut certificates = std::collections::BTreeSet::new();
+        loop {
+            let rows = sqlx::query(
+                "SELECT seq, subject FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+            )
+            .bind(seq)
+            .bind(PAGE)
+            .fetch_all(self.pool())
+            .await?;
+            for row in &rows {
+                seq = row.try_get("seq")?;
+                let subject: String = row.try_get("subject")?;
+                match subject.split_once(':') {
+                    Some(("assignment", id)) => assignments.extend(id.parse::<i64>().ok()),
+                    Some(("certificate", id)) => certificates.extend(id.parse::<i64>().ok()),
+                    _ => {}
+                }
+            }
+            if (rows.len() as i64) < PAGE {
+                break;
+            }
+        }
+        let mut changes = Vec::with_capacity(assignments.len() + certificates.len());
+        for id in assignments {
+            let current = fetch_assignments(self.pool(), "id = $1", id).await?.pop();
+            changes.push(match current {
+                Some(a) if a.withdrawn_at.is_none() => LookupChange::Assignment(a),
+                _ => LookupChange::AssignmentGone(AssignmentId(id)),
+            });
+        }
+        for id in certificates {
+            let current = fetch_indexed_certificates(self.pool(), "id = $1", id)
+                .await?
+                .pop();
+            changes.push(match current {
+                Some(c) => LookupChange::Certificate(c),
+                None => LookupChange::CertificateGone(CertificateId(id)),
+            });
+        }
+        Ok((seq, changes))
     }
 }
 
@@ -502,20 +576,27 @@ pub fn range_blocks(start: &str, count: u64) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::model::AuthorityId;
     use ca_core::numbering::NumberingScope;
+
+    fn t(seconds: i64) -> Timestamp {
+        Timestamp::from_second(seconds).unwrap()
+    }
 
     fn assignment(id: i64, operator: i64, resource: &str, ported_from: Option<i64>) -> Assignment {
         Assignment {
-            id,
-            authority_id: 1,
-            operator_id: operator,
+            id: AssignmentId(id),
+            authority_id: AuthorityId(1),
+            operator_id: OperatorId(operator),
             resource: resource.parse().expect(resource),
-            valid_from: 0,
+            valid_from: t(0),
             valid_to: None,
-            ported_from,
+            ported_from: ported_from.map(OperatorId),
             withdrawn_at: None,
-            created_at: 0,
+            created_at: t(0),
+            expiry_handled_at: None,
         }
     }
 
@@ -559,13 +640,13 @@ mod tests {
                 assignment(3, 30, "number:33612345678", None),
             ],
             Vec::new(),
-            100,
+            t(100),
         );
         let ops = |n: &str| -> Vec<i64> {
             index
-                .lookup_e164(&number(n), 100)
+                .lookup_e164(&number(n), t(100))
                 .iter()
-                .map(|m| m.operator_id)
+                .map(|m| m.operator_id.0)
                 .collect()
         };
         assert_eq!(ops("33612345678"), vec![30, 10]);
@@ -584,16 +665,16 @@ mod tests {
                 assignment(2, 20, "prefix:3361234", Some(10)),
             ],
             Vec::new(),
-            100,
+            t(100),
         );
-        let m = index.lookup_e164(&number("33612345678"), 100);
+        let m = index.lookup_e164(&number("33612345678"), t(100));
         assert_eq!(
-            m.iter().map(|m| m.operator_id).collect::<Vec<_>>(),
+            m.iter().map(|m| m.operator_id.0).collect::<Vec<_>>(),
             vec![20]
         );
-        let m = index.lookup_e164(&number("33699999999"), 100);
+        let m = index.lookup_e164(&number("33699999999"), t(100));
         assert_eq!(
-            m.iter().map(|m| m.operator_id).collect::<Vec<_>>(),
+            m.iter().map(|m| m.operator_id.0).collect::<Vec<_>>(),
             vec![10]
         );
     }
@@ -603,11 +684,11 @@ mod tests {
     #[test]
     fn changes_apply_incrementally_and_remove_cleanly() {
         let scope = |t: &str| ScopeConstraint::Within(NumberingScope::parse([t]).expect(t));
-        let cert = |id, operator_id, s: &str| IndexedCertificate {
-            certificate_id: id,
-            operator_id,
-            fingerprint: format!("{id:064x}"),
-            not_after: 1_000,
+        let cert = |id: i64, operator_id: i64, s: &str| IndexedCertificate {
+            certificate_id: CertificateId(id),
+            operator_id: OperatorId(operator_id),
+            fingerprint: Fingerprint::of_der(&id.to_be_bytes()),
+            not_after: t(1_000),
             scope: scope(s),
         };
         let mut index = LookupIndex::default();
@@ -643,25 +724,25 @@ mod tests {
         )));
         let ops = |index: &LookupIndex, n: &str| -> Vec<(i64, usize)> {
             index
-                .lookup_e164(&number(n), 100)
+                .lookup_e164(&number(n), t(100))
                 .iter()
-                .map(|m| (m.operator_id, m.certificates.len()))
+                .map(|m| (m.operator_id.0, m.certificates.len()))
                 .collect()
         };
         assert_eq!(ops(&index, "33612345678"), vec![(20, 1)]);
         assert_eq!(ops(&index, "33699999999"), vec![(10, 0)]);
         let plmn = PlmnId::parse("20801").expect("20801");
-        assert_eq!(index.lookup_plmn(&plmn, 100)[0].certificates.len(), 1);
+        assert_eq!(index.lookup_plmn(&plmn, t(100))[0].certificates.len(), 1);
 
         // The port ends: the donor is back; its certificate goes with the withdrawal.
-        index.apply(LookupChange::AssignmentGone(2));
+        index.apply(LookupChange::AssignmentGone(AssignmentId(2)));
         assert_eq!(ops(&index, "33612345678"), vec![(10, 0)]);
-        index.apply(LookupChange::CertificateGone(7));
-        index.apply(LookupChange::CertificateGone(8));
-        index.apply(LookupChange::AssignmentGone(3));
+        index.apply(LookupChange::CertificateGone(CertificateId(7)));
+        index.apply(LookupChange::CertificateGone(CertificateId(8)));
+        index.apply(LookupChange::AssignmentGone(AssignmentId(3)));
         // A withdrawn assignment read back as such is dropped too.
         let mut withdrawn = assignment(1, 10, "prefix:336", None);
-        withdrawn.withdrawn_at = Some(50);
+        withdrawn.withdrawn_at = Some(t(50));
         index.apply(LookupChange::Assignment(withdrawn));
         assert!(index.is_empty());
         assert_eq!(index.certificates(), 0);
@@ -672,17 +753,17 @@ mod tests {
     #[test]
     fn validity_windows_are_checked_at_lookup_time_and_pruned() {
         let mut later = assignment(1, 10, "prefix:336", None);
-        later.valid_from = 200;
-        later.valid_to = Some(300);
-        let index_at = |at| LookupIndex::build(std::slice::from_ref(&later), Vec::new(), at);
+        later.valid_from = t(200);
+        later.valid_to = Some(t(300));
+        let index_at = |at| LookupIndex::build(std::slice::from_ref(&later), Vec::new(), t(at));
         let mut index = index_at(100);
         assert_eq!(index.len(), 1, "a future assignment is kept");
-        assert!(index.lookup_e164(&number("33612345678"), 150).is_empty());
-        assert_eq!(index.lookup_e164(&number("33612345678"), 250).len(), 1);
-        assert!(index.lookup_e164(&number("33612345678"), 300).is_empty());
-        index.prune(299);
+        assert!(index.lookup_e164(&number("33612345678"), t(150)).is_empty());
+        assert_eq!(index.lookup_e164(&number("33612345678"), t(250)).len(), 1);
+        assert!(index.lookup_e164(&number("33612345678"), t(300)).is_empty());
+        index.prune(t(299));
         assert_eq!(index.len(), 1);
-        index.prune(300);
+        index.prune(t(300));
         assert!(index.is_empty());
         assert!(
             index_at(300).is_empty(),
@@ -698,22 +779,25 @@ mod tests {
                 assignment(2, 20, "mcc:234", None),
             ],
             Vec::new(),
-            100,
+            t(100),
         );
         let plmn = |t: &str| PlmnId::parse(t).expect(t);
-        assert_eq!(index.lookup_plmn(&plmn("20801"), 100).len(), 1);
-        assert_eq!(index.lookup_plmn(&plmn("23415"), 100)[0].operator_id, 20);
-        assert!(index.lookup_plmn(&plmn("20802"), 100).is_empty());
+        assert_eq!(index.lookup_plmn(&plmn("20801"), t(100)).len(), 1);
+        assert_eq!(
+            index.lookup_plmn(&plmn("23415"), t(100))[0].operator_id,
+            OperatorId(20)
+        );
+        assert!(index.lookup_plmn(&plmn("20802"), t(100)).is_empty());
     }
 
     #[test]
     fn only_covering_unexpired_certificates_are_listed() {
         let scope = |t: &str| ScopeConstraint::Within(NumberingScope::parse([t]).expect(t));
-        let cert = |id, scope, not_after| IndexedCertificate {
-            certificate_id: id,
-            operator_id: 10,
-            fingerprint: format!("{id:064x}"),
-            not_after,
+        let cert = |id: i64, scope, not_after: i64| IndexedCertificate {
+            certificate_id: CertificateId(id),
+            operator_id: OperatorId(10),
+            fingerprint: Fingerprint::of_der(&id.to_be_bytes()),
+            not_after: t(not_after),
             scope,
         };
         let index = LookupIndex::build(
@@ -723,10 +807,14 @@ mod tests {
                 cert(2, scope("prefix:3369"), 1_000),
                 cert(3, scope("prefix:336"), 50),
             ],
-            40,
+            t(40),
         );
-        let m = index.lookup_e164(&number("33612345678"), 60);
-        let ids: Vec<i64> = m[0].certificates.iter().map(|c| c.certificate_id).collect();
+        let m = index.lookup_e164(&number("33612345678"), t(60));
+        let ids: Vec<i64> = m[0]
+            .certificates
+            .iter()
+            .map(|c| c.certificate_id.0)
+            .collect();
         assert_eq!(ids, vec![1]);
     }
 }

@@ -55,7 +55,7 @@ impl Subscription {
     pub(crate) async fn postgres(url: &str) -> Result<Self> {
         let mut listener = PgListener::connect(url)
             .await
-            .map_err(|e| StoreError::Unavailable(format!("cannot LISTEN for revocations: {e}")))?;
+            .map_err(|e| StoreError::unavailable(format!("cannot LISTEN for revocations: {e}")))?;
         listener.listen(REVOCATION_CHANNEL).await?;
         Ok(Self {
             source: Source::Postgres(Box::new(listener)),

@@ -1,4 +1,4 @@
-//! The OCSP responder at scale (issue 5, DESIGN §9): a database of 1,000,000 certificates,
+//! The OCSP responder at scale (issue 5, docs/benchmarks.md Targets): a database of 1,000,000 certificates,
 //! each with a real pre-signed response, served by responder *processes* (this binary again,
 //! in a child role) on one core while the load generator runs on the other.
 //!
@@ -6,14 +6,18 @@
 //! - **M**: time from process start to ready (cache warmed) and resident memory (VmRSS, and
 //!   the peak VmHWM) of a responder holding every response;
 //! - **S1 / S1b**: a cached GET with and without keep-alive, beside the *limit* server (a
-//!   minimal hyper server answering a fixed 1,500-octet body, DESIGN §9) driven the same way;
+//!   minimal hyper server answering a fixed 1,500-octet body, docs/benchmarks.md) driven the same way;
 //! - **S7**: S1 again while 200 idle connections, 50 slowloris clients and a stream of
 //!   connect-and-close probes (a process of their own on core 0) hold on to the responder,
 //!   as a ratio to S1;
 //! - **S6** (PostgreSQL only, since it is about several instances): a second responder
 //!   process on the same database; a third party revokes one certificate at a time through
-//!   the CA engine, and the time from the revoke call returning until *both* processes answer
+//!   the gateway, and the time from the revoke call returning until *both* processes answer
 //!   "revoked" is recorded (p50, p99).
+//!
+//! The responder processes run as OCSP-only nodes do: the store's read face, their own
+//! response table, and the delegated responder keys opened with the responder passphrase
+//! (no CA key).
 //!
 //! ```text
 //! cargo bench -p ocsp-responder --bench at_scale                  # SQLite, 1M
@@ -36,32 +40,27 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ca_core::ident::Serial;
 use ca_core::ocsp::{CertIdHash, CertStatusAnswer, ParsedResponse};
 use ca_core::revocation::RevocationReason;
-use ca_service::{Engine, EngineConfig};
-use ca_store::{Actor, Store};
-use common::{get, get_path, request, Pki};
+use ca_service::Engine;
+use ca_store::Store;
+use common::{engine_on, get, get_path, ocsp_only_sources, request, Pki, ADMIN};
 use tokio::io::AsyncWriteExt;
 
 /// Environment of a child process: which role, and its settings.
 const ROLE: &str = "AT_SCALE_ROLE";
 const URL: &str = "AT_SCALE_URL";
 const PORT: &str = "AT_SCALE_PORT";
-/// The limit server's body (DESIGN §9: a fixed 1.5 KB body; an OCSP response with its
+/// The limit server's body (docs/benchmarks.md, Targets: a fixed 1.5 KB body; an OCSP response with its
 /// responder certificate is about that size).
 const LIMIT_BODY: [u8; 1500] = [b'x'; 1500];
 /// Rows per multi-row INSERT.
 const BATCH: usize = 500;
-/// The engine settings of the test PKI (tests/common): the children must open its keys.
-const PASSPHRASE: &[u8] = b"test passphrase";
-
-fn engine_config() -> EngineConfig {
-    EngineConfig {
-        kdf_iterations: 1_000,
-        ocsp_validity: Duration::from_secs(24 * 3600),
-        ..EngineConfig::new("http://127.0.0.1:8080")
-    }
-}
+/// The public-key fingerprint the bulk-loaded certificates carry (all one operator's key).
+const BENCH_KEY: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// The validity of the test PKI's responses (tests/common).
+const VALIDITY: Duration = Duration::from_secs(24 * 3600);
 
 fn main() {
     match std::env::var(ROLE).as_deref() {
@@ -89,11 +88,11 @@ fn port() -> u16 {
 /// serve until killed.
 async fn responder_child() {
     let started = Instant::now();
-    let store = Store::open(&std::env::var(URL).unwrap()).await.unwrap();
-    let engine = Engine::new(store, PASSPHRASE, engine_config());
-    let service = ocsp_responder::OcspService::start(engine, ocsp_responder::OcspConfig::default())
-        .await
-        .unwrap();
+    let sources = ocsp_only_sources(&std::env::var(URL).unwrap(), VALIDITY).await;
+    let service =
+        ocsp_responder::OcspService::start(sources, ocsp_responder::OcspConfig::default())
+            .await
+            .unwrap();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port()))
         .await
         .unwrap();
@@ -292,7 +291,9 @@ async fn bulk_load(pki: &Pki, url: &str, count: usize) {
         .connect(url)
         .await
         .unwrap();
-    let responder = pki.engine.responder(pki.national_id).await.unwrap();
+    let responder = pki.engine.ensure_responder(pki.national_id).await.unwrap();
+    let operator = Engine::operator_of(&pki.operator).unwrap();
+    let now = jiff::Timestamp::now();
     let started = Instant::now();
     for start in (0..count).step_by(BATCH) {
         let end = (start + BATCH).min(count);
@@ -308,8 +309,8 @@ async fn bulk_load(pki: &Pki, url: &str, count: usize) {
                     } else {
                         CertStatusAnswer::Good
                     };
-                    pki.engine
-                        .sign_stored_response(&responder, &serial(i), &status)
+                    responder
+                        .pre_sign(&Serial::new(&serial(i)).unwrap(), &status, now, VALIDITY)
                         .unwrap()
                 })
                 .collect::<Vec<_>>()
@@ -325,8 +326,8 @@ async fn bulk_load(pki: &Pki, url: &str, count: usize) {
             .map(|i| {
                 let revoked = i % 100 == 0;
                 format!(
-                    "({}, ${}, '{}', 'operator', 'CN=bench', 0, 4000000000, 'prefix:33', $1, $1, \
-                     'bench{i:059}', 0, 0, {}, {})",
+                    "({}, ${}, '{}', 'operator', 'CN=bench', {operator}, 0, 4000000000, 'prefix:33', \
+                     $1, $1, '{i:064x}', '{BENCH_KEY}', 0, 0, {}, {})",
                     pki.national_id,
                     i - start + 2,
                     if revoked { "revoked" } else { "valid" },
@@ -336,9 +337,9 @@ async fn bulk_load(pki: &Pki, url: &str, count: usize) {
             })
             .collect();
         let sql = format!(
-            "INSERT INTO certificates (issuer_id, serial, status, profile, subject, not_before, \
-             not_after, scope, tbs_der, der, fingerprint, reserved_at, issued_at, revoked_at, \
-             revocation_reason) VALUES {} RETURNING id",
+            "INSERT INTO certificates (issuer_id, serial, status, profile, subject, operator_id, \
+             not_before, not_after, scope, tbs_der, der, fingerprint, public_key_sha256, \
+             reserved_at, issued_at, revoked_at, revocation_reason) VALUES {} RETURNING id",
             rows.join(",")
         );
         let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(vec![0x30u8, 0x00]);
@@ -360,8 +361,8 @@ async fn bulk_load(pki: &Pki, url: &str, count: usize) {
                 3 * n + 1,
                 3 * n + 2,
                 3 * n + 3,
-                response.this_update,
-                response.next_update
+                response.this_update.as_second(),
+                response.next_update.as_second()
             ));
         }
         let mut query = sqlx::query(&sql);
@@ -444,20 +445,23 @@ struct OpensslOcsp {
 
 impl OpensslOcsp {
     async fn start(pki: &Pki, dir: &std::path::Path, serial: &[u8], port: u16) -> OpensslOcsp {
-        let store = pki.engine.store();
+        let store = pki.engine.reader();
         let responder = store
-            .current_certificate_for_authority(pki.national_id, "ocsp-responder")
+            .responder_certificates(pki.national_id)
             .await
             .unwrap()
-            .unwrap();
-        let key = store.key(responder.key_id.unwrap()).await.unwrap();
+            .remove(0);
+        let ca_store::CertifiedSubject::Responder { key, .. } = responder.certified else {
+            panic!("not a responder certificate");
+        };
+        let key = store.key(key).await.unwrap();
         let ca_store::KeyStorage::Pkcs8Encrypted(encrypted) = key.storage else {
             panic!("the responder key is not a software key");
         };
         let pem = |der: &[u8]| ca_core::x509::pem_encode("CERTIFICATE", der).unwrap();
         std::fs::write(
             dir.join("rsigner.pem"),
-            pem(responder.der.as_ref().unwrap()),
+            pem(&responder.issued.as_ref().unwrap().der),
         )
         .unwrap();
         std::fs::write(dir.join("rkey.enc.pem"), encrypted).unwrap();
@@ -467,7 +471,7 @@ impl OpensslOcsp {
         )
         .unwrap();
         let decrypted = Command::new("openssl")
-            .args(["pkey", "-passin", "pass:test passphrase", "-in"])
+            .args(["pkey", "-passin", "pass:responder test passphrase", "-in"])
             .arg(dir.join("rkey.enc.pem"))
             .arg("-out")
             .arg(dir.join("rkey.pem"))
@@ -580,7 +584,7 @@ async fn parent() {
             "Run at unix time {}, {count} certificates (1% revoked), each with a pre-signed \
              response, on {backend}. Responder and limit server pinned to core 1, oha to core \
              0; oha 3 × 5 s per figure, medians.",
-            ca_store::now()
+            jiff::Timestamp::now().as_second()
         ),
         String::new(),
     ];
@@ -595,7 +599,7 @@ async fn parent() {
     // M: ready time and memory with every response cached.
     let one = ChildProcess::spawn("responder", &url, 39102);
     let (rss_ready, hwm_ready) = one.memory();
-    let probe = pki.cert_id(CertIdHash::Sha1, &serial(count / 2 + 1));
+    let probe = pki.cert_id(CertIdHash::Sha1, serial(count / 2 + 1));
     let path = get_path(&request(&[probe], None), true);
     let ocsp_url = format!("http://{}{}", one.addr, path);
     let first = get(one.addr, &path).await;
@@ -664,30 +668,24 @@ async fn parent() {
     // S6: two instances on one PostgreSQL; a third party revokes.
     if db.is_some() {
         let two = ChildProcess::spawn("responder", &url, 39104);
-        let registry = Engine::new(
-            Store::open(&url).await.unwrap(),
-            PASSPHRASE,
-            engine_config(),
-        );
-        let actor = Actor::cli("bench");
+        let registry = engine_on(Store::open(&url).await.unwrap(), VALIDITY);
         let mut latencies = Vec::new();
         for n in 0..100 {
             let i = 1 + n * (count / 100).max(1) + 7; // valid ones (i % 100 != 0)
-            let id: i64 = {
-                let record = registry
-                    .store()
-                    .certificate_by_serial(pki.national_id, &serial(i))
-                    .await
-                    .unwrap()
-                    .unwrap();
-                record.id
-            };
+            let fingerprint = registry
+                .reader()
+                .certificate_by_serial(pki.national_id, &serial(i))
+                .await
+                .unwrap()
+                .unwrap()
+                .fingerprint()
+                .unwrap();
             let path = get_path(
-                &request(&[pki.cert_id(CertIdHash::Sha1, &serial(i))], None),
+                &request(&[pki.cert_id(CertIdHash::Sha1, serial(i))], None),
                 true,
             );
             registry
-                .revoke(id, RevocationReason::KeyCompromise, &actor)
+                .revoke(&ADMIN, &fingerprint, "keyCompromise", None)
                 .await
                 .unwrap();
             let returned = Instant::now();

@@ -28,10 +28,46 @@ use ca_core::ocsp::{
     IssuerHashes, ParsedResponse, ResponseParts, SingleAnswer, MAX_SERIAL_LEN,
 };
 use ca_core::x509::Certificate;
-use ca_service::{from_timestamp, to_timestamp, Engine, IssuerResponder};
-use ca_store::{now, OcspResponseRecord, StoreError, StoreEvent, Subscription, Timestamp};
+use ca_service::{answer_for, DelegatedResponder};
+use ca_store::{
+    AuthorityId, CertificateId, OcspResponseRecord, PreSignedResponse, StoreError, StoreEvent,
+    Subscription,
+};
 
 use crate::{KnownIssuer, OcspError, OcspService};
+
+/// Unix seconds. The cache keeps times as bare seconds on purpose: two per entry at a
+/// million entries, where a `jiff::Timestamp` (seconds and nanoseconds) would cost 16 MB
+/// more against the 512 MB budget (docs/benchmarks.md); they enter and leave as
+/// `jiff::Timestamp` at this module's edges ([`seconds`], [`timestamp`]).
+pub(crate) type Timestamp = i64;
+
+/// The current time in whole seconds.
+pub(crate) fn now() -> Timestamp {
+    seconds(jiff::Timestamp::now())
+}
+
+/// A time as the cache keeps it.
+pub(crate) fn seconds(t: jiff::Timestamp) -> Timestamp {
+    t.as_second()
+}
+
+/// A cached time as a `jiff::Timestamp` (clamped to jiff's range, which the cache never
+/// leaves: its times come from jiff).
+pub(crate) fn timestamp(t: Timestamp) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(t).unwrap_or(if t < 0 {
+        jiff::Timestamp::MIN
+    } else {
+        jiff::Timestamp::MAX
+    })
+}
+
+fn from_timestamp(t: Timestamp) -> SystemTime {
+    SystemTime::from(timestamp(t))
+}
+
+/// The id of answers that are served once and never cached (row ids start at 1).
+pub(crate) const NOT_CACHED: CertificateId = CertificateId(0);
 
 /// Rows per page when warming from the database.
 const WARM_PAGE: i64 = 10_000;
@@ -51,7 +87,7 @@ const LAST_HTTP_DATE: Timestamp = 253_402_300_799;
 /// (the table has about two slots per entry).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(crate) struct EntryKey {
-    pub(crate) issuer_id: i64,
+    pub(crate) issuer_id: AuthorityId,
     hash: CertIdHash,
     serial_len: u8,
     serial: [u8; MAX_SERIAL_LEN],
@@ -59,13 +95,17 @@ pub(crate) struct EntryKey {
 
 impl EntryKey {
     /// The key of `id`, a CertID naming issuer `issuer_id`.
-    pub(crate) fn new(issuer_id: i64, id: &CertIdKey) -> Self {
+    pub(crate) fn new(issuer_id: AuthorityId, id: &CertIdKey) -> Self {
         Self::from_serial(issuer_id, id.hash(), id.serial())
             .unwrap_or_else(|| unreachable_serial(issuer_id, id.hash()))
     }
 
     /// The key of a serial (DER INTEGER content); `None` if longer than a CertID may carry.
-    pub(crate) fn from_serial(issuer_id: i64, hash: CertIdHash, serial: &[u8]) -> Option<Self> {
+    pub(crate) fn from_serial(
+        issuer_id: AuthorityId,
+        hash: CertIdHash,
+        serial: &[u8],
+    ) -> Option<Self> {
         let mut bytes = [0u8; MAX_SERIAL_LEN];
         bytes.get_mut(..serial.len())?.copy_from_slice(serial);
         Some(Self {
@@ -94,7 +134,7 @@ impl EntryKey {
 /// [`EntryKey::from_serial`] cannot refuse it; this keeps that invariant out of the hot path
 /// without an `unwrap`.
 #[cold]
-fn unreachable_serial(issuer_id: i64, hash: CertIdHash) -> EntryKey {
+fn unreachable_serial(issuer_id: AuthorityId, hash: CertIdHash) -> EntryKey {
     EntryKey {
         issuer_id,
         hash,
@@ -135,8 +175,9 @@ pub(crate) struct Cached {
     /// The first half of the SHA-256 of the signed part: a signature is unique, so this names
     /// the response.
     etag: [u8; 16],
-    /// The certificate it is about (every cached answer is about one we issued).
-    pub(crate) certificate_id: i64,
+    /// The certificate it is about (every cached answer is about one we issued;
+    /// [`NOT_CACHED`] for an answer served once).
+    pub(crate) certificate_id: CertificateId,
 }
 
 impl Cached {
@@ -146,7 +187,7 @@ impl Cached {
         der: &[u8],
         this_update: Timestamp,
         next_update: Timestamp,
-        certificate_id: i64,
+        certificate_id: CertificateId,
     ) -> Result<Self, OcspError> {
         let parts = split_response(der)?;
         let digest = ring::digest::digest(&ring::digest::SHA256, parts.signed);
@@ -166,8 +207,8 @@ impl Cached {
         Self::new(
             shared,
             &record.der,
-            record.this_update,
-            record.next_update,
+            seconds(record.this_update),
+            seconds(record.next_update),
             record.certificate_id,
         )
     }
@@ -499,31 +540,32 @@ pub(crate) fn key_from_stored(hash: CertIdHash, bytes: &[u8]) -> Option<CertIdKe
     CertIdKey::new(hash, &bytes[..n], &bytes[n..2 * n], &bytes[2 * n..]).ok()
 }
 
-/// Signs one answer for `key` (any hash algorithm) with `responder`, valid for the engine's
-/// OCSP validity from now.
+/// Signs one answer for `key` (any hash algorithm) with `responder`, valid for the
+/// responders' validity from now.
 pub(crate) fn sign_one(
-    engine: &Engine,
+    validity: Duration,
     certs: &SharedCerts,
-    responder: &IssuerResponder,
+    responder: &DelegatedResponder,
     key: CertIdKey,
     status: CertStatusAnswer,
-    certificate_id: i64,
+    certificate_id: CertificateId,
 ) -> Result<Cached, OcspError> {
-    let (der, this_update, next_update) = sign_answers(engine, responder, &[(key, status)], None)?;
+    let (der, this_update, next_update) =
+        sign_answers(validity, responder, &[(key, status)], None)?;
     Cached::new(certs, &der, this_update, next_update, certificate_id)
 }
 
 /// Signs a response with one SingleResponse per `(key, status)`, thisUpdate now, nextUpdate
-/// after the engine's OCSP validity; returns it with its thisUpdate and nextUpdate.
+/// after `validity`; returns it with its thisUpdate and nextUpdate.
 pub(crate) fn sign_answers(
-    engine: &Engine,
-    responder: &IssuerResponder,
+    validity: Duration,
+    responder: &DelegatedResponder,
     answers: &[(CertIdKey, CertStatusAnswer)],
     nonce: Option<&[u8]>,
 ) -> Result<(Bytes, Timestamp, Timestamp), OcspError> {
     // Whole seconds, as on the wire, so that the headers match the response exactly.
-    let this_update = from_timestamp(to_timestamp(SystemTime::now()));
-    let next_update = this_update + engine.config().ocsp_validity;
+    let this_update = from_timestamp(now());
+    let next_update = this_update + validity;
     let singles: Vec<SingleAnswer> = answers
         .iter()
         .map(|(cert_id, status)| SingleAnswer {
@@ -538,9 +580,13 @@ pub(crate) fn sign_answers(
         .sign_response(&singles, this_update, nonce)?;
     Ok((
         Bytes::from(der),
-        to_timestamp(this_update),
-        to_timestamp(next_update),
+        to_seconds(this_update),
+        to_seconds(next_update),
     ))
+}
+
+fn to_seconds(t: SystemTime) -> Timestamp {
+    jiff::Timestamp::try_from(t).map_or(0, seconds)
 }
 
 impl OcspService {
@@ -554,10 +600,10 @@ impl OcspService {
 
     async fn load_issuers(&self) -> Result<(), StoreError> {
         let mut issuers = Vec::new();
-        for authority in self.inner.engine.store().authorities().await? {
-            // Only CAs whose key is held here can have a delegated responder; an offline
+        for authority in self.inner.reader.authorities().await? {
+            // Only CAs whose key the service holds have a delegated responder; an offline
             // root's CertIDs get `unauthorized`.
-            let (Some(der), Some(_)) = (&authority.certificate_der, authority.key_id) else {
+            let (Some(der), true) = (&authority.certificate_der, authority.is_online()) else {
                 continue;
             };
             match Certificate::from_der(der).and_then(|c| IssuerHashes::new(&c)) {
@@ -602,12 +648,12 @@ impl OcspService {
     /// they are never served, since a lookup checks nextUpdate.
     pub(crate) async fn reload(&self) -> Result<(), StoreError> {
         self.load_issuers().await?;
-        let store = self.inner.engine.store();
+        let store = &self.inner.reader;
         let now = now();
         let capacity = self.inner.config.max_cache_entries.max(1);
         let mut fresh = Map::new();
         let (mut due, mut skipped) = (0usize, 0usize);
-        let mut after = 0;
+        let mut after = CertificateId(0);
         loop {
             let page = store.ocsp_responses_page(after, WARM_PAGE).await?;
             let Some(last) = page.last() else { break };
@@ -615,7 +661,7 @@ impl OcspService {
             for record in &page {
                 let Some(key) = key_from_stored(CertIdHash::Sha1, &record.sha1_key) else {
                     tracing::warn!(
-                        certificate = record.certificate_id,
+                        certificate = %record.certificate_id,
                         "stored OCSP key unreadable"
                     );
                     continue;
@@ -628,7 +674,7 @@ impl OcspService {
                     Ok(cached) => cached,
                     Err(e) => {
                         // Left to the live path, which signs a fresh answer.
-                        tracing::warn!(certificate = record.certificate_id, error = %e,
+                        tracing::warn!(certificate = %record.certificate_id, error = %e,
                             "stored OCSP response unreadable");
                         continue;
                     }
@@ -659,7 +705,10 @@ impl OcspService {
         loop {
             match subscription.next().await {
                 StoreEvent::Revoked(event) => {
-                    if let Err(e) = self.apply_revocation(event.certificate_id).await {
+                    if let Err(e) = self
+                        .apply_revocation(CertificateId(event.certificate_id))
+                        .await
+                    {
                         tracing::warn!(certificate = event.certificate_id, error = %e,
                             "cannot apply a revocation; reloading everything");
                         self.reload_until_done().await;
@@ -687,57 +736,68 @@ impl OcspService {
     /// Replaces the cached answers of a just-revoked certificate: the SHA-1 one by the stored
     /// (revoked) response, the SHA-256 one, if cached, by a freshly signed one. An answer that
     /// cannot be had is dropped instead: the next request then goes to the database.
-    pub(crate) async fn apply_revocation(&self, certificate_id: i64) -> Result<(), OcspError> {
-        let engine = &self.inner.engine;
-        let store = engine.store();
-        let record = store.certificate(certificate_id).await?;
-        let status = Engine::answer_for(&record);
-        let stored = store.ocsp_response(certificate_id).await?;
-        let responder = match engine.responder(record.issuer_id).await {
-            Ok(responder) => Some(responder),
+    pub(crate) async fn apply_revocation(
+        &self,
+        certificate_id: CertificateId,
+    ) -> Result<(), OcspError> {
+        let inner = &self.inner;
+        let record = inner.reader.certificate(certificate_id).await?;
+        let status = answer_for(&record);
+        let stored = inner.reader.ocsp_response(certificate_id).await?;
+        let responder = match inner
+            .responders
+            .get(record.issuer_id, timestamp(now()))
+            .await
+        {
+            Ok(Some(responder)) => Some(responder),
+            Ok(None) => {
+                tracing::warn!(issuer = %record.issuer_id, "no responder to re-sign with");
+                None
+            }
             Err(e) => {
-                tracing::warn!(issuer = record.issuer_id, error = %e, "no responder to re-sign with");
+                tracing::warn!(issuer = %record.issuer_id, error = %e, "no responder to re-sign with");
                 None
             }
         };
-        let certs = &self.inner.cache.certs;
-        let key = |hash: CertIdHash| EntryKey::from_serial(record.issuer_id, hash, &record.serial);
+        let validity = inner.responders.response_validity();
+        let certs = &inner.cache.certs;
+        let key = |hash: CertIdHash| {
+            EntryKey::from_serial(record.issuer_id, hash, record.serial.as_bytes())
+        };
         let mut updates = Vec::with_capacity(2);
         if let Some(sha1) = key(CertIdHash::Sha1) {
             // The revoking transaction stored a response signed at or after the revocation.
             // One signed before it is a re-signing that raced the revocation (cache.rs rule
             // 3): sign the revoked answer again and store it.
-            let revoked_at = record.revoked_at.unwrap_or(0);
+            let revoked_at = record.revocation.map_or(0, |r| seconds(r.revoked_at));
             let value = match (&stored, &responder) {
-                (Some(s), _) if s.this_update >= revoked_at => Cached::from_record(certs, s).ok(),
+                (Some(s), _) if seconds(s.this_update) >= revoked_at => {
+                    Cached::from_record(certs, s).ok()
+                }
                 (_, Some(r)) => {
-                    let response = engine.sign_stored_response(r, &record.serial, &status)?;
-                    store
-                        .put_ocsp_response(record.id, record.issuer_id, &response)
+                    let response =
+                        r.pre_sign(&record.serial, &status, timestamp(now()), validity)?;
+                    inner
+                        .responses
+                        .put(record.id, record.issuer_id, &response)
                         .await?;
-                    Some(Cached::new(
-                        certs,
-                        &response.der,
-                        response.this_update,
-                        response.next_update,
-                        record.id,
-                    )?)
+                    Some(cached_from(certs, &response, record.id)?)
                 }
                 (_, None) => None,
             };
             updates.push((sha1, value.map(Arc::new)));
         }
-        if let Some(sha256) = key(CertIdHash::Sha256).filter(|k| self.inner.cache.contains(k)) {
+        if let Some(sha256) = key(CertIdHash::Sha256).filter(|k| inner.cache.contains(k)) {
             let value = responder.as_ref().and_then(|r| {
                 let cert_id = sha256.cert_id(&r.hashes)?;
-                sign_one(engine, certs, r, cert_id, status, certificate_id)
+                sign_one(validity, certs, r, cert_id, status, certificate_id)
                     .map_err(|e| tracing::warn!(error = %e, "cannot re-sign the SHA-256 answer; dropping it"))
                     .ok()
             });
             updates.push((sha256, value.map(Arc::new)));
         }
-        self.inner.cache.apply(&updates);
-        self.inner.metrics.bump_revocations_applied();
+        inner.cache.apply(&updates);
+        inner.metrics.bump_revocations_applied();
         Ok(())
     }
 
@@ -768,7 +828,7 @@ impl OcspService {
                 Ok(()) => done += 1,
                 Err(e) => {
                     failed += 1;
-                    tracing::warn!(certificate = cached.certificate_id, error = %e,
+                    tracing::warn!(certificate = %cached.certificate_id, error = %e,
                         "cannot re-sign an OCSP response; will retry");
                 }
             }
@@ -778,66 +838,59 @@ impl OcspService {
     }
 
     async fn refresh_one(&self, key: EntryKey, cached: &Arc<Cached>) -> Result<(), OcspError> {
-        let engine = &self.inner.engine;
-        let store = engine.store();
-        let certs = &self.inner.cache.certs;
-        let record = match store.certificate(cached.certificate_id).await {
+        let inner = &self.inner;
+        let certs = &inner.cache.certs;
+        let record = match inner.reader.certificate(cached.certificate_id).await {
             Ok(record) => record,
             Err(StoreError::NotFound { .. }) => {
-                self.inner.cache.remove_if_same(&key, cached);
+                inner.cache.remove_if_same(&key, cached);
                 return Ok(());
             }
             Err(e) => return Err(e.into()),
         };
-        let responder = engine.responder(key.issuer_id).await?;
-        let status = Engine::answer_for(&record);
+        let responder = inner
+            .responders
+            .get(key.issuer_id, timestamp(now()))
+            .await?
+            .ok_or(OcspError::NoResponder(key.issuer_id))?;
+        let validity = inner.responders.response_validity();
+        let status = answer_for(&record);
         if key.hash() != CertIdHash::Sha1 {
             // SHA-256 answers live only here: re-sign, never store.
             let Some(cert_id) = key.cert_id(&responder.hashes) else {
-                self.inner.cache.remove_if_same(&key, cached);
+                inner.cache.remove_if_same(&key, cached);
                 return Ok(());
             };
-            let fresh = sign_one(engine, certs, &responder, cert_id, status, record.id)?;
-            self.inner
-                .cache
-                .replace_if_same(key, cached, Arc::new(fresh));
+            let fresh = sign_one(validity, certs, &responder, cert_id, status, record.id)?;
+            inner.cache.replace_if_same(key, cached, Arc::new(fresh));
             return Ok(());
         }
         // SHA-1: the stored response, re-signed and stored back for every instance.
-        let response = engine.sign_stored_response(&responder, &record.serial, &status)?;
-        store
-            .put_ocsp_response(record.id, record.issuer_id, &response)
+        let response = responder.pre_sign(&record.serial, &status, timestamp(now()), validity)?;
+        inner
+            .responses
+            .put(record.id, record.issuer_id, &response)
             .await?;
-        let fresh = Arc::new(Cached::new(
-            certs,
-            &response.der,
-            response.this_update,
-            response.next_update,
-            record.id,
-        )?);
+        let fresh = Arc::new(cached_from(certs, &response, record.id)?);
         // A revocation committed between our read and our write was overwritten by the old
         // status: put the revoked answer back, in the database and here, unconditionally.
-        let after = store.certificate(record.id).await?;
-        if Engine::answer_for(&after) != status {
-            let response = engine.sign_stored_response(
-                &responder,
+        let after = inner.reader.certificate(record.id).await?;
+        if answer_for(&after) != status {
+            let response = responder.pre_sign(
                 &after.serial,
-                &Engine::answer_for(&after),
+                &answer_for(&after),
+                timestamp(now()),
+                validity,
             )?;
-            store
-                .put_ocsp_response(after.id, after.issuer_id, &response)
+            inner
+                .responses
+                .put(after.id, after.issuer_id, &response)
                 .await?;
-            let corrected = Arc::new(Cached::new(
-                certs,
-                &response.der,
-                response.this_update,
-                response.next_update,
-                after.id,
-            )?);
-            self.inner.cache.apply(&[(key, Some(corrected))]);
+            let corrected = Arc::new(cached_from(certs, &response, after.id)?);
+            inner.cache.apply(&[(key, Some(corrected))]);
             return Ok(());
         }
-        self.inner.cache.replace_if_same(key, cached, fresh);
+        inner.cache.replace_if_same(key, cached, fresh);
         Ok(())
     }
 
@@ -847,6 +900,21 @@ impl OcspService {
         self.load_issuers().await?;
         Ok(self.refresh_due().await)
     }
+}
+
+/// The cache entry of a pre-signed response.
+fn cached_from(
+    certs: &SharedCerts,
+    response: &PreSignedResponse,
+    id: CertificateId,
+) -> Result<Cached, OcspError> {
+    Cached::new(
+        certs,
+        &response.der,
+        seconds(response.this_update),
+        seconds(response.next_update),
+        id,
+    )
 }
 
 /// The CertID key of `serial` under an issuer; `None` when the serial is not a valid one.
@@ -861,7 +929,7 @@ mod tests {
     use super::*;
 
     fn key(serial: u8) -> EntryKey {
-        EntryKey::from_serial(1, CertIdHash::Sha1, &[serial]).unwrap()
+        EntryKey::from_serial(AuthorityId(1), CertIdHash::Sha1, &[serial]).unwrap()
     }
 
     /// A response-shaped stand-in: empty tbsResponseData, algorithm and signature.
@@ -874,23 +942,32 @@ mod tests {
 
     fn entry(this_update: Timestamp, next_update: Timestamp) -> Arc<Cached> {
         let certs = SharedCerts::default();
-        Arc::new(Cached::new(&certs, &der(&[]), this_update, next_update, 1).unwrap())
+        Arc::new(
+            Cached::new(
+                &certs,
+                &der(&[]),
+                this_update,
+                next_update,
+                CertificateId(1),
+            )
+            .unwrap(),
+        )
     }
 
     #[test]
     fn entries_keep_one_copy_of_each_certs_field_and_serve_the_whole_response() {
         let shared = SharedCerts::default();
         let certs = [0xa0, 0x02, 0x30, 0x00];
-        let a = Cached::new(&shared, &der(&certs), 0, 10, 1).unwrap();
-        let b = Cached::new(&shared, &der(&certs), 0, 10, 2).unwrap();
+        let a = Cached::new(&shared, &der(&certs), 0, 10, CertificateId(1)).unwrap();
+        let b = Cached::new(&shared, &der(&certs), 0, 10, CertificateId(2)).unwrap();
         assert!(Arc::ptr_eq(&a.certs, &b.certs));
         assert_eq!(a.der().as_ref(), der(&certs).as_slice());
         assert_eq!(a.etag().len(), 34);
         // A rotated responder's certs field is forgotten once no entry uses it.
         drop((a, b));
-        let _c = Cached::new(&shared, &der(&[0xa0, 0x00]), 0, 10, 3).unwrap();
+        let _c = Cached::new(&shared, &der(&[0xa0, 0x00]), 0, 10, CertificateId(3)).unwrap();
         assert_eq!(shared.0.lock().unwrap().len(), 1);
-        assert!(Cached::new(&shared, b"not a response", 0, 10, 4).is_err());
+        assert!(Cached::new(&shared, b"not a response", 0, 10, CertificateId(4)).is_err());
     }
 
     #[test]
@@ -900,15 +977,16 @@ mod tests {
             let n = hash_len(hash);
             CertIdKey::new(hash, &vec![1; n], &vec![2; n], serial).unwrap()
         };
-        let sha1 = EntryKey::new(7, &id(CertIdHash::Sha1, &[5]));
+        let (seven, eight) = (AuthorityId(7), AuthorityId(8));
+        let sha1 = EntryKey::new(seven, &id(CertIdHash::Sha1, &[5]));
         assert_eq!(
             sha1,
-            EntryKey::from_serial(7, CertIdHash::Sha1, &[5]).unwrap()
+            EntryKey::from_serial(seven, CertIdHash::Sha1, &[5]).unwrap()
         );
-        assert_ne!(sha1, EntryKey::new(7, &id(CertIdHash::Sha256, &[5])));
-        assert_ne!(sha1, EntryKey::new(8, &id(CertIdHash::Sha1, &[5])));
-        assert_ne!(sha1, EntryKey::new(7, &id(CertIdHash::Sha1, &[5, 0])));
-        assert!(EntryKey::from_serial(7, CertIdHash::Sha1, &[1; MAX_SERIAL_LEN + 1]).is_none());
+        assert_ne!(sha1, EntryKey::new(seven, &id(CertIdHash::Sha256, &[5])));
+        assert_ne!(sha1, EntryKey::new(eight, &id(CertIdHash::Sha1, &[5])));
+        assert_ne!(sha1, EntryKey::new(seven, &id(CertIdHash::Sha1, &[5, 0])));
+        assert!(EntryKey::from_serial(seven, CertIdHash::Sha1, &[1; MAX_SERIAL_LEN + 1]).is_none());
     }
 
     fn hash_len(hash: CertIdHash) -> usize {

@@ -2,7 +2,7 @@
 //! RFC 9919 §2.1 and §6 headers), and the answer logic behind both.
 //!
 //! Every answer, good or bad, is HTTP 200 with an `application/ocsp-response` body: OCSP
-//! clients read the OCSPResponseStatus, not the HTTP status (DESIGN §5, STYLE "Errors").
+//! clients read the OCSPResponseStatus, not the HTTP status (RFC 6960 §2.3).
 
 use std::sync::Arc;
 
@@ -15,10 +15,10 @@ use axum::Router;
 use base64::Engine as _;
 use bytes::Bytes;
 use ca_core::ocsp::{error_response, CertIdKey, CertStatusAnswer, ErrorStatus, ParsedRequest};
-use ca_service::Engine;
-use ca_store::{now, Timestamp};
+use ca_service::answer_for;
+use ca_store::{AuthorityId, CertificateId};
 
-use crate::cache::{sign_answers, Cached, EntryKey, Ready, RequestForm};
+use crate::cache::{now, sign_answers, Cached, EntryKey, Ready, RequestForm, Timestamp};
 use crate::OcspService;
 
 const OCSP_REQUEST: &str = "application/ocsp-request";
@@ -156,7 +156,7 @@ fn decode_get_path(path: &str, max_der: usize) -> Option<Vec<u8>> {
 /// Which issuer a request's CertIDs name.
 enum IssuerMatch {
     /// All of them name this one.
-    One(i64),
+    One(AuthorityId),
     /// Some CertID names no issuer of ours.
     Unknown,
     /// They name different issuers: one response has one signer, and a delegated responder
@@ -235,6 +235,11 @@ pub(crate) async fn answer(
     let signed = sign_live(service, issuer_id, ids, nonce).await;
     let (der, this_update, next_update, cacheable) = match signed {
         Ok(signed) => signed,
+        Err(crate::OcspError::NoResponder(issuer)) => {
+            tracing::info!(%issuer, "no delegated responder yet; answering tryLater");
+            inner.metrics.bump_try_later();
+            return error(service, ErrorStatus::TryLater, AfterError::KeepAlive);
+        }
         Err(e) => {
             tracing::warn!(error = %e, "live OCSP signing failed");
             return error(service, ErrorStatus::InternalError, AfterError::KeepAlive);
@@ -249,7 +254,7 @@ pub(crate) async fn answer(
         ([_], [Some(id)]) => *id,
         // Several answers, or one about a serial that is not ours to cache: as signed,
         // with the caching headers.
-        _ => 0,
+        _ => crate::cache::NOT_CACHED,
     };
     let cached = match Cached::new(
         &inner.cache.certs,
@@ -281,7 +286,7 @@ pub(crate) async fn answer(
     )
 }
 
-type Signed = (Bytes, Timestamp, Timestamp, Vec<Option<i64>>);
+type Signed = (Bytes, Timestamp, Timestamp, Vec<Option<CertificateId>>);
 
 /// Looks every CertID up and signs one response answering them in order. Returns it with
 /// its thisUpdate, nextUpdate and, per CertID, the certificate id when its answer may be
@@ -293,11 +298,11 @@ type Signed = (Bytes, Timestamp, Timestamp, Vec<Option<i64>>);
 /// that would replace a cached answer.
 async fn sign_live(
     service: &OcspService,
-    issuer_id: i64,
+    issuer_id: AuthorityId,
     ids: &[CertIdKey],
     nonce: Option<&[u8]>,
 ) -> Result<Signed, crate::OcspError> {
-    let engine = &service.inner.engine;
+    let inner = &service.inner;
     let mut answers = Vec::with_capacity(ids.len());
     let mut certificate_ids = Vec::with_capacity(ids.len());
     let now = now();
@@ -311,22 +316,27 @@ async fn sign_live(
             answers.push((*id, status));
             continue;
         }
-        let record = engine
-            .store()
+        let record = inner
+            .reader
             .certificate_by_serial(issuer_id, id.serial())
             .await?;
         let status = match &record {
-            // Our issuer, a serial it never used (DESIGN §5, RFC 6960 §2.2).
+            // Our issuer, a serial it never used (RFC 6960 §2.2, RFC 9919 extended revoke).
             None => CertStatusAnswer::NeverIssued,
-            // Reserved but not completed → unknown; abandoned → revoked (Engine::answer_for).
-            Some(record) => Engine::answer_for(record),
+            // Reserved but not completed → unknown; abandoned → revoked (answer_for).
+            Some(record) => answer_for(record),
         };
         let cacheable = record.filter(|_| status != CertStatusAnswer::Unknown);
         certificate_ids.push(cacheable.map(|r| r.id));
         answers.push((*id, status));
     }
-    let responder = engine.responder(issuer_id).await?;
-    let (der, this_update, next_update) = sign_answers(engine, &responder, &answers, nonce)?;
+    let responder = inner
+        .responders
+        .get(issuer_id, crate::cache::timestamp(now))
+        .await?
+        .ok_or(crate::OcspError::NoResponder(issuer_id))?;
+    let validity = inner.responders.response_validity();
+    let (der, this_update, next_update) = sign_answers(validity, &responder, &answers, nonce)?;
     Ok((der, this_update, next_update, certificate_ids))
 }
 
@@ -425,13 +435,24 @@ mod tests {
         let store = ca_store::Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
             .await
             .unwrap();
-        let engine = Engine::new(store, b"pw", ca_service::EngineConfig::new("http://x"));
+        let reader = store.reader();
+        let keys =
+            ca_service::KeyRing::new(reader.clone(), ca_service::KeyPassphrases::default(), 1_000);
+        let sources = crate::OcspSources {
+            responders: ca_service::ResponderSet::new(
+                reader.clone(),
+                keys,
+                std::time::Duration::from_secs(3600),
+            ),
+            responses: store.ocsp_responses(),
+            reader,
+        };
         let config = crate::OcspConfig {
             live_signing_concurrency: 2,
             live_signing_wait: std::time::Duration::from_millis(20),
             ..crate::OcspConfig::default()
         };
-        let service = OcspService::start(engine, config).await.unwrap();
+        let service = OcspService::start(sources, config).await.unwrap();
         // An issuer known to the responder (no database rows needed: the answer stops at the
         // signing slot).
         let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
@@ -451,7 +472,7 @@ mod tests {
         .unwrap();
         let hashes = IssuerHashes::new(ca.certificate()).unwrap();
         *service.inner.issuers.write().unwrap() = Arc::new(vec![crate::KnownIssuer {
-            issuer_id: 1,
+            issuer_id: AuthorityId(1),
             hashes: hashes.clone(),
         }]);
         let id = hashes

@@ -1,7 +1,11 @@
 //! # ocsp-responder: "is this certificate still good?" in microseconds
 //!
-//! The RFC 6960 / RFC 9919 responder of tsca (DESIGN §5–§6). Signing nodes ask it about every
-//! peer certificate they verify, so the common answer comes from memory:
+//! The RFC 6960 / RFC 9919 responder of tsca (docs/architecture.md, "The OCSP fast path").
+//! Signing nodes ask it about every peer certificate they verify, so the common answer comes
+//! from memory. It holds no CA key: it reads the store through its read-only face, signs with
+//! the delegated responders of [`ca_service::ResponderSet`] (opened with the responder
+//! passphrase only) and writes nothing but re-signed responses to their own table
+//! ([`OcspSources`]):
 //!
 //! - **Fast path.** Every certificate's current response is pre-signed (by the CA's delegated
 //!   P-256 responder, never the CA key) and kept in a bounded in-memory cache keyed by
@@ -42,8 +46,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ca_core::ocsp::IssuerHashes;
-use ca_service::{Engine, ServiceError};
-use ca_store::StoreError;
+use ca_service::{ResponderSet, ServiceError};
+use ca_store::{AuthorityId, OcspResponseWriter, StoreError, StoreReader};
 
 pub use metrics::OcspMetrics;
 pub use serve::{serve, serve_router};
@@ -65,6 +69,10 @@ pub enum OcspError {
     /// ca-core refused to encode a response.
     #[error("cannot encode an OCSP response: {0}")]
     Core(#[source] Box<ca_core::Error>),
+    /// No delegated responder of this issuer can be opened here yet (a CA node issues one
+    /// within seconds of the CA's creation): the client is told to try later.
+    #[error("no delegated responder for issuer {0} yet")]
+    NoResponder(AuthorityId),
 }
 
 impl From<StoreError> for OcspError {
@@ -137,10 +145,23 @@ impl Default for OcspConfig {
     }
 }
 
+/// What a responder reads and writes: the store's read face, its own response table, and
+/// the delegated responders it signs with. An OCSP-only node opens these with
+/// `ca_store::ResponderAccess` and a key ring holding only the responder passphrase.
+#[derive(Clone)]
+pub struct OcspSources {
+    /// Reads (certificates, authorities, stored responses, revocation events).
+    pub reader: StoreReader,
+    /// Writes re-signed responses back.
+    pub responses: OcspResponseWriter,
+    /// The delegated responders.
+    pub responders: ResponderSet,
+}
+
 /// An issuer this responder answers for: an active CA whose key (hence whose delegated
 /// responder) is held by this service.
 pub(crate) struct KnownIssuer {
-    pub(crate) issuer_id: i64,
+    pub(crate) issuer_id: AuthorityId,
     pub(crate) hashes: IssuerHashes,
 }
 
@@ -152,7 +173,9 @@ pub struct OcspService {
 }
 
 pub(crate) struct Inner {
-    pub(crate) engine: Engine,
+    pub(crate) reader: StoreReader,
+    pub(crate) responses: OcspResponseWriter,
+    pub(crate) responders: ResponderSet,
     pub(crate) config: OcspConfig,
     pub(crate) cache: Cache,
     /// The hot path in front of `cache`: request bytes → ready answer.
@@ -174,13 +197,15 @@ impl OcspService {
     ///
     /// The subscription is taken before the warm-up so that a revocation committed while the
     /// cache loads is applied afterwards rather than lost.
-    pub async fn start(engine: Engine, config: OcspConfig) -> Result<OcspService, OcspError> {
+    pub async fn start(sources: OcspSources, config: OcspConfig) -> Result<OcspService, OcspError> {
         let service = OcspService {
             inner: Arc::new(Inner {
                 live: tokio::sync::Semaphore::new(config.live_signing_concurrency.max(1)),
                 cache: Cache::new(config.max_cache_entries),
                 requests: RequestCache::new(config.max_request_cache_entries),
-                engine,
+                reader: sources.reader,
+                responses: sources.responses,
+                responders: sources.responders,
                 config,
                 issuers: std::sync::RwLock::new(Arc::new(Vec::new())),
                 issuers_loaded_at: std::sync::atomic::AtomicI64::new(0),
@@ -189,7 +214,7 @@ impl OcspService {
                 metrics: Arc::new(OcspMetrics::default()),
             }),
         };
-        let subscription = service.inner.engine.store().subscribe().await?;
+        let subscription = service.inner.reader.subscribe().await?;
         service.reload().await?;
         let listener = service.clone();
         tokio::spawn(async move { listener.listen(subscription).await });

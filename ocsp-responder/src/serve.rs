@@ -1,7 +1,7 @@
 //! The hardened HTTP/1.1 accept loop.
 //!
 //! hyper is driven directly (not through `axum::serve`) for the knobs that keep one kind of
-//! client from starving the others (DESIGN §9, S7):
+//! client from starving the others (docs/benchmarks.md, Targets S7):
 //!
 //! - **Idle and slow (slowloris) clients:** `header_read_timeout` runs whenever hyper waits
 //!   for a request head, on a new connection and on an idle keep-alive one alike, so a

@@ -99,10 +99,7 @@ async fn good_revoked_never_issued_and_unknown_issuer() {
     let pki = Pki::new().await;
     let good = pki.issue_operator("Good Telecom").await;
     let revoked = pki.issue_operator("Revoked Telecom").await;
-    pki.engine
-        .revoke(revoked.id, RevocationReason::KeyCompromise, &actor())
-        .await
-        .unwrap();
+    pki.revoke(&revoked, "keyCompromise").await;
     let running = start(&pki, OcspConfig::default()).await;
     let metrics = running.service.metrics();
     assert!(running.service.cached() >= 2, "warmed from the database");
@@ -167,7 +164,7 @@ async fn good_revoked_never_issued_and_unknown_issuer() {
 
     // Our issuer, a serial never issued: revoked / certificateHold / 1970 + extended-revoke.
     for hash in [CertIdHash::Sha1, CertIdHash::Sha256] {
-        let key = pki.cert_id(hash, &[0x12, 0x34, 0x56, 0x78]);
+        let key = pki.cert_id(hash, [0x12, 0x34, 0x56, 0x78]);
         let r = post_ocsp(addr, &request(&[key], None)).await;
         let basic = r.verified(&responder);
         assert_eq!(single(&basic, key), CertStatusAnswer::NeverIssued);
@@ -177,28 +174,28 @@ async fn good_revoked_never_issued_and_unknown_issuer() {
     // Reserved, issuance not completed: unknown, and not cached (it turns good without an
     // event when issuance completes).
     let serial = [0x33, 0x44, 0x55];
-    pki.engine
-        .store()
-        .reserve_certificate(
-            &ca_store::Reservation {
-                issuer_id: pki.national_id,
-                serial: serial.to_vec(),
-                profile: "operator".into(),
-                subject: "In Progress Telecom".into(),
-                operator_id: None,
-                subject_authority_id: None,
-                enrolment_id: None,
-                key_id: None,
-                not_before: 0,
-                not_after: 4_000_000_000,
-                scope: ca_core::numbering::ScopeConstraint::Unconstrained,
-                tbs_der: vec![0x30, 0x00],
-            },
-            &actor(),
-        )
-        .await
-        .unwrap();
-    let key = pki.cert_id(CertIdHash::Sha1, &serial);
+    let mut tx = pki.store.begin(jiff::Timestamp::now()).await.unwrap();
+    tx.reserve_certificate(
+        &ca_store::Reservation {
+            issuer_id: pki.national_id,
+            serial: ca_core::ident::Serial::new(&serial).unwrap(),
+            profile: ca_core::profile::Profile::Operator,
+            subject: "In Progress Telecom".into(),
+            certified: ca_store::CertifiedSubject::Operator(good.operator_id().unwrap()),
+            enrolment_id: None,
+            not_before: jiff::Timestamp::UNIX_EPOCH,
+            not_after: jiff::Timestamp::from_second(4_000_000_000).unwrap(),
+            scope: ca_core::numbering::ScopeConstraint::Unconstrained,
+            tbs_der: vec![0x30, 0x00],
+            public_key: ca_core::ident::KeyFingerprint::from_bytes([3; 32]),
+            reserved_by: pki.engine.instance().clone(),
+        },
+        &actor(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let key = pki.cert_id(CertIdHash::Sha1, serial);
     let live = metrics.live_signed();
     for _ in 0..2 {
         let r = post_ocsp(addr, &request(&[key], None)).await;
@@ -215,7 +212,8 @@ async fn good_revoked_never_issued_and_unknown_issuer() {
 
     // Issuers we do not answer for: a made-up one, and the offline root (whose key, hence
     // responder, is not here) for the regional CA's certificate.
-    let stranger = CertIdKey::new(CertIdHash::Sha1, &[7; 20], &[9; 20], &good.serial).unwrap();
+    let stranger =
+        CertIdKey::new(CertIdHash::Sha1, &[7; 20], &[9; 20], good.serial.as_bytes()).unwrap();
     let r = post_ocsp(addr, &request(&[stranger], None)).await;
     assert_eq!(error_status(&r), ErrorStatus::Unauthorized);
     let root_hashes = ca_core::ocsp::IssuerHashes::new(&pki.root).unwrap();
@@ -236,7 +234,7 @@ async fn good_revoked_never_issued_and_unknown_issuer() {
     let keys = [
         pki.cert_id(CertIdHash::Sha1, &good.serial),
         pki.cert_id(CertIdHash::Sha256, &revoked.serial),
-        pki.cert_id(CertIdHash::Sha1, &[0x7f, 0x01]),
+        pki.cert_id(CertIdHash::Sha1, [0x7f, 0x01]),
     ];
     let r = post_ocsp(addr, &request(&keys, None)).await;
     let basic = r.verified(&responder);
@@ -304,10 +302,7 @@ async fn revocation_reaches_a_running_responder() {
     let hits = running.service.metrics().cache_hits();
     assert!(hits >= 2, "both were served from the cache");
 
-    pki.engine
-        .revoke(cert.id, RevocationReason::Superseded, &actor())
-        .await
-        .unwrap();
+    pki.revoke(&cert, "superseded").await;
     let deadline = Instant::now() + Duration::from_secs(10);
     for key in [sha1, sha256] {
         loop {
@@ -376,7 +371,7 @@ async fn responses_are_resigned_before_half_their_validity() {
         .verified(&responder);
     let stored_before = pki
         .engine
-        .store()
+        .reader()
         .ocsp_response(cert.id)
         .await
         .unwrap()
@@ -391,7 +386,7 @@ async fn responses_are_resigned_before_half_their_validity() {
     assert_eq!(single(&after, key), CertStatusAnswer::Good);
     let stored_after = pki
         .engine
-        .store()
+        .reader()
         .ocsp_response(cert.id)
         .await
         .unwrap()

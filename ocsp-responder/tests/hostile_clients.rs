@@ -1,4 +1,4 @@
-//! The hardened accept loop against idle, half-open and slow clients (DESIGN §9, S7): they
+//! The hardened accept loop against idle, half-open and slow clients (docs/benchmarks.md, Targets S7): they
 //! must not stop the responder from answering others, and they are closed after the
 //! header-read timeout. Also keep-alive and the connection limit.
 
@@ -214,7 +214,7 @@ async fn keep_alive_and_the_connection_limit() {
 async fn shutdown_closes_idle_connections_and_returns() {
     let pki = Pki::new().await;
     let cert = pki.issue_operator("Shutdown Telecom").await;
-    let service = ocsp_responder::OcspService::start(pki.engine.clone(), OcspConfig::default())
+    let service = ocsp_responder::OcspService::start(sources(&pki.engine), OcspConfig::default())
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

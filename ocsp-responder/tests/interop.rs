@@ -12,9 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use ca_core::ocsp::CertIdHash;
-use ca_core::revocation::RevocationReason;
 use ca_core::x509::{pem_encode, Certificate};
-use ca_store::{Actor, CertificateRecord};
+use ca_store::CertificateRecord;
 use common::*;
 use ocsp_responder::OcspConfig;
 
@@ -47,7 +46,7 @@ fn write_pem(dir: &Path, name: &str, certs: &[&Certificate]) -> PathBuf {
 }
 
 fn leaf(record: &CertificateRecord) -> Certificate {
-    Certificate::from_der(record.der.as_ref().unwrap()).unwrap()
+    Certificate::from_der(&record.issued.as_ref().unwrap().der).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,14 +54,7 @@ async fn other_implementations_accept_the_responses() {
     let pki = Pki::new().await;
     let good = pki.issue_operator("Interop Good Telecom").await;
     let revoked = pki.issue_operator("Interop Revoked Telecom").await;
-    pki.engine
-        .revoke(
-            revoked.id,
-            RevocationReason::KeyCompromise,
-            &Actor::cli("ocsp-test"),
-        )
-        .await
-        .unwrap();
+    pki.revoke(&revoked, "keyCompromise").await;
     let running = start(&pki, OcspConfig::default()).await;
     let dir = pki.dir.path();
 
@@ -94,7 +86,7 @@ async fn other_implementations_accept_the_responses() {
             .await
             .body,
     );
-    let never = pki.cert_id(CertIdHash::Sha1, &[0x01, 0x02, 0x03]);
+    let never = pki.cert_id(CertIdHash::Sha1, [0x01, 0x02, 0x03]);
     keep(
         "never-issued",
         &post_ocsp(running.addr, &request(&[never], None)).await.body,

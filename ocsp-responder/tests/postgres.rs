@@ -1,7 +1,8 @@
-//! Two responders on one PostgreSQL database, each with its own connections and its own
-//! LISTEN: after a revocation committed by a third party (the registry's engine, on its own
-//! store) returns, both answer "revoked". Runs when TSCA_TEST_DATABASE_URL is set (CI sets it);
-//! the test creates its own database and drops it.
+//! Two OCSP-only responders on one PostgreSQL database, each with its own connections, its own
+//! LISTEN and only the responder passphrase (no CA key): after a revocation committed by a
+//! third party (a CA node's gateway, on its own store) returns, both answer "revoked". Runs
+//! when TSCA_TEST_DATABASE_URL is set (CI sets it); the test creates its own database and
+//! drops it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,35 +11,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use ca_core::ocsp::{CertIdHash, CertStatusAnswer};
-use ca_core::revocation::RevocationReason;
-use ca_service::{Engine, EngineConfig};
 use ca_store::testing::TestDatabase;
-use ca_store::{Actor, Store};
+use ca_store::Store;
 use common::*;
-use ocsp_responder::{OcspConfig, OcspService};
-
-async fn serve_engine(
-    engine: Engine,
-) -> (
-    OcspService,
-    std::net::SocketAddr,
-    tokio::sync::oneshot::Sender<()>,
-) {
-    let service = OcspService::start(engine, OcspConfig::default())
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(ocsp_responder::serve(
-        listener,
-        service.clone(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    (service, addr, stop)
-}
+use ocsp_responder::OcspConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revocation_reaches_two_responders_on_one_postgres() {
@@ -52,19 +28,19 @@ async fn a_revocation_reaches_two_responders_on_one_postgres() {
     let cert = pki.issue_operator("Twice Watched Telecom").await;
     let key = pki.cert_id(CertIdHash::Sha1, &cert.serial);
     let responder = pki.responder_cert().await;
-    // Two responders, each on its own store (its own pool and LISTEN connection).
-    let engine = |store| {
-        Engine::new(
-            store,
-            b"test passphrase",
-            EngineConfig {
-                kdf_iterations: 1_000,
-                ..EngineConfig::new("http://127.0.0.1:8080")
-            },
-        )
-    };
-    let (_one, addr_one, _stop_one) = serve_engine(engine(Store::open(&url).await.unwrap())).await;
-    let (_two, addr_two, _stop_two) = serve_engine(engine(Store::open(&url).await.unwrap())).await;
+    // Two OCSP-only responders, each on its own connections.
+    let validity = Duration::from_secs(24 * 3600);
+    let one = start_with(
+        ocsp_only_sources(&url, validity).await,
+        OcspConfig::default(),
+    )
+    .await;
+    let two = start_with(
+        ocsp_only_sources(&url, validity).await,
+        OcspConfig::default(),
+    )
+    .await;
+    let (addr_one, addr_two) = (one.addr, two.addr);
     for addr in [addr_one, addr_two] {
         let r = post_ocsp(addr, &request(&[key], None)).await;
         assert_eq!(
@@ -73,14 +49,10 @@ async fn a_revocation_reaches_two_responders_on_one_postgres() {
         );
     }
 
-    // The registry's engine, on a third store, revokes.
-    let registry = engine(Store::open(&url).await.unwrap());
+    // A CA node's gateway, on a third store, revokes.
+    let registry = engine_on(Store::open(&url).await.unwrap(), validity);
     registry
-        .revoke(
-            cert.id,
-            RevocationReason::KeyCompromise,
-            &Actor::cli("registry"),
-        )
+        .revoke(&ADMIN, &cert.fingerprint().unwrap(), "keyCompromise", None)
         .await
         .unwrap();
     let revoked_at = Instant::now();

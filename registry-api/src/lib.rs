@@ -1,14 +1,17 @@
 //! # registry-api: the HTTPS registry
 //!
-//! What regulators and operators use every day (DESIGN §1, §5): authorities, operators and
-//! their tokens, numbering assignments, enrolment, certificates and revocation under
-//! `/v1/…` (bearer tokens, JSON, `application/problem+json` errors), and the public
-//! repository a relying party needs without credentials: chains (`/chains/{fp}.pem`, what an
-//! `x5u` points to), CRLs, CA certificates, trust anchors and the number lookup.
+//! What regulators and operators use every day: authorities, operators and their tokens,
+//! numbering assignments, enrolment, certificates and revocation under `/v1/…` (bearer
+//! tokens, JSON, `application/problem+json` errors), and the public repository a relying
+//! party needs without credentials: chains (`/chains/{fp}.pem`, what an `x5u` points to),
+//! CRLs, CA certificates, trust anchors and the number lookup.
 //!
-//! Handlers are thin: parse and authorise, then call the [`ca_service::Engine`], which does
-//! the CA work over the store. `router(state)` is the whole API; [`serve`] runs it over
-//! HTTPS (rustls) or, when configured, plain HTTP.
+//! Handlers only translate: they parse a request into a call of the gateway
+//! ([`ca_service::Engine`]), which authorises it, decides it and records it, and render its
+//! typed answer back; gateway errors become problem documents in one place (`problem.rs`).
+//! The public routes read through the read-only [`ca_service::Repository`] and run on every
+//! node. `router(state)` is the whole API; [`serve`] runs it over HTTPS (rustls) or, when
+//! configured, plain HTTP. docs/architecture.md shows where each request goes.
 
 mod api;
 pub mod auth;
@@ -27,10 +30,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
-use ca_service::Engine;
-use ca_store::{now, LookupIndex, SharedLookup};
+use ca_service::{Engine, Repository};
+use ca_store::{LookupIndex, SharedLookup};
 
 pub use metrics::Metrics;
+pub use public::PublicState;
 pub use serve::{serve, tls_config_from_pem_files, Listener};
 
 use crate::problem::Problem;
@@ -64,13 +68,13 @@ impl Default for RegistryConfig {
 /// Shared state of the handlers. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    /// The CA engine (and through it the store).
+    /// The gateway.
     pub engine: Engine,
     /// Settings.
     pub config: RegistryConfig,
     lookup: Arc<SharedLookup>,
-    /// Chains already served, by fingerprint (public.rs).
-    pub(crate) chains: Arc<public::ChainCache>,
+    /// The public routes' state (repository and chain cache).
+    pub(crate) public: PublicState,
     buckets: Arc<Mutex<HashMap<i64, (f64, Instant)>>>,
     /// Counters for /metrics.
     pub metrics: Arc<Metrics>,
@@ -80,12 +84,12 @@ pub struct AppState {
 impl AppState {
     /// State over an engine; builds the lookup index and starts its refresher.
     pub async fn new(engine: Engine, config: RegistryConfig) -> Result<Self, ca_store::StoreError> {
-        let lookup = SharedLookup::load(engine.store(), now()).await?;
+        let lookup = SharedLookup::load(engine.reader(), jiff::Timestamp::now()).await?;
         let state = Self {
+            public: PublicState::new(Repository::new(engine.reader().clone())),
             engine,
             config,
             lookup: Arc::new(lookup),
-            chains: Arc::new(public::ChainCache::new(public::CHAIN_CACHE_ENTRIES)),
             buckets: Arc::new(Mutex::new(HashMap::new())),
             metrics: Arc::new(Metrics::default()),
             extra_metrics: Arc::new(RwLock::new(Vec::new())),
@@ -112,8 +116,8 @@ impl AppState {
     /// change is visible to its next lookup. A failure is logged and left to the background
     /// catch-up, which retries every `lookup_refresh`: the change itself is committed.
     pub async fn refresh_lookup(&self) {
-        match self.lookup.catch_up(self.engine.store()).await {
-            Ok(caught) => self.chains.forget(&caught.certificate_ids),
+        match self.lookup.catch_up(self.engine.reader()).await {
+            Ok(caught) => self.public.chains.forget(&caught.certificate_ids),
             Err(e) => {
                 tracing::warn!(error = %e, "lookup index catch-up failed; retrying in the background")
             }
@@ -127,12 +131,12 @@ impl AppState {
         let mut pruned = Instant::now();
         loop {
             tokio::time::sleep(self.config.lookup_refresh).await;
-            match self.lookup.catch_up(self.engine.store()).await {
-                Ok(caught) => self.chains.forget(&caught.certificate_ids),
+            match self.lookup.catch_up(self.engine.reader()).await {
+                Ok(caught) => self.public.chains.forget(&caught.certificate_ids),
                 Err(e) => tracing::debug!(error = %e, "lookup index catch-up failed; will retry"),
             }
             if pruned.elapsed() >= PRUNE_EVERY {
-                self.lookup.prune(now());
+                self.lookup.prune(jiff::Timestamp::now());
                 pruned = Instant::now();
             }
         }
@@ -159,17 +163,19 @@ impl AppState {
     }
 }
 
-/// The plain-HTTP publication point (DESIGN §5): chains, CRLs, CA certificates and trust
-/// anchors, which relying parties fetch without TLS (a CRL or chain fetch must not itself
-/// need a certificate status check). Mount the OCSP responder next to it.
-pub fn publication_router(state: AppState) -> Router {
+/// The plain-HTTP publication point: chains, CRLs, CA certificates and trust anchors, which
+/// relying parties fetch without TLS (a CRL or chain fetch must not itself need a
+/// certificate status check), and readiness. It needs only the read-only repository, so
+/// OCSP-only nodes serve it too. Mount the OCSP responder next to it.
+pub fn publication_router(state: PublicState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/chains/{file}", get(public::chain))
         .route("/crl/{file}", get(public::crl))
         .route("/ca/{file}", get(public::ca_certificate))
         .route("/v1/trust-anchors", get(public::trust_anchors))
         .route("/healthz", get(public::healthz))
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .route("/readyz", get(public::readyz))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }
 
@@ -180,51 +186,60 @@ pub fn router(state: AppState) -> Router {
         // Authorities.
         .route(
             "/v1/authorities",
-            post(api::create_authority).get(api::list_authorities),
+            post(api::authorities::create).get(api::authorities::list),
         )
-        .route("/v1/authorities/{id}", get(api::get_authority))
+        .route("/v1/authorities/{id}", get(api::authorities::get))
         .route(
             "/v1/authorities/{id}/certificate",
-            put(api::install_authority_certificate),
+            put(api::authorities::install_certificate),
         )
         .route(
             "/v1/authorities/{id}/tokens",
-            post(api::create_authority_token),
+            post(api::authorities::create_token),
         )
         // Operators and tokens.
         .route(
             "/v1/operators",
-            post(api::create_operator).get(api::list_operators),
+            post(api::operators::create).get(api::operators::list),
         )
-        .route("/v1/operators/{id}", get(api::get_operator))
+        .route("/v1/operators/{id}", get(api::operators::get))
         .route(
             "/v1/operators/{id}/tokens",
-            post(api::create_operator_token),
+            post(api::operators::create_token),
         )
-        .route("/v1/tokens/{id}", delete(api::revoke_token))
+        .route("/v1/tokens/{id}", delete(api::operators::revoke_token))
         // Assignments.
         .route(
             "/v1/assignments",
-            post(api::create_assignment).get(api::list_assignments),
+            post(api::assignments::create).get(api::assignments::list),
         )
-        .route("/v1/assignments/{id}", delete(api::withdraw_assignment))
+        .route(
+            "/v1/assignments/{id}",
+            delete(api::assignments::withdraw).patch(api::assignments::change),
+        )
         // Enrolment.
         .route(
             "/v1/enrolments",
-            post(api::create_enrolment).get(api::list_enrolments),
+            post(api::enrolments::create).get(api::enrolments::list),
         )
-        .route("/v1/enrolments/{id}", get(api::get_enrolment))
-        .route("/v1/enrolments/{id}/approve", post(api::approve_enrolment))
-        .route("/v1/enrolments/{id}/reject", post(api::reject_enrolment))
+        .route("/v1/enrolments/{id}", get(api::enrolments::get))
+        .route(
+            "/v1/enrolments/{id}/approve",
+            post(api::enrolments::approve),
+        )
+        .route("/v1/enrolments/{id}/reject", post(api::enrolments::reject))
         // Certificates.
-        .route("/v1/certificates", get(api::list_certificates))
-        .route("/v1/certificates/{fingerprint}", get(api::get_certificate))
+        .route("/v1/certificates", get(api::certificates::list))
+        .route(
+            "/v1/certificates/{fingerprint}",
+            get(api::certificates::get),
+        )
         .route(
             "/v1/certificates/{fingerprint}/revoke",
-            post(api::revoke_certificate),
+            post(api::certificates::revoke),
         )
         // Audit.
-        .route("/v1/audit", get(api::audit))
+        .route("/v1/audit", get(api::certificates::audit))
         // Public repository.
         .route("/chains/{file}", get(public::chain))
         .route("/crl/{file}", get(public::crl))

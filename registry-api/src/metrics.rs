@@ -126,9 +126,9 @@ pub(crate) async fn render(State(state): State<AppState>) -> Response {
             get(c)
         );
     }
-    if let Ok(authorities) = state.engine.store().authorities().await {
+    if let Ok(authorities) = state.engine.reader().authorities().await {
         let _ = writeln!(out, "# HELP tsca_ca_certificate_expiry_seconds Seconds until each CA certificate expires.\n# TYPE tsca_ca_certificate_expiry_seconds gauge");
-        let now = ca_store::now();
+        let now = jiff::Timestamp::now().as_second();
         for authority in authorities {
             let Some(der) = authority.certificate_der else {
                 continue;
@@ -136,8 +136,12 @@ pub(crate) async fn render(State(state): State<AppState>) -> Response {
             let Ok(cert) = ca_core::x509::Certificate::from_der(&der) else {
                 continue;
             };
-            let not_after =
-                ca_service::to_timestamp(cert.tbs_certificate.validity.not_after.to_system_time());
+            let Ok(not_after) =
+                jiff::Timestamp::try_from(cert.tbs_certificate.validity.not_after.to_system_time())
+            else {
+                continue;
+            };
+            let not_after = not_after.as_second();
             let _ = writeln!(
                 out,
                 "tsca_ca_certificate_expiry_seconds{{authority=\"{}\"}} {}",

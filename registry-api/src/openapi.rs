@@ -30,6 +30,7 @@ const OPS: &[Op] = &[
     Op { path: "/v1/assignments", method: "post", summary: "Assign a numbering resource to an operator (422 outside the authority's scope, 409 overlapping another operator unless ported)", auth: true, body: Some("AssignmentIn"), ok: ("201", "Assignment") },
     Op { path: "/v1/assignments", method: "get", summary: "An operator's assignments (?operator_id=)", auth: true, body: None, ok: ("200", "Object") },
     Op { path: "/v1/assignments/{id}", method: "delete", summary: "Withdraw an assignment; revokes (privilegeWithdrawn) certificates that no longer fit", auth: true, body: None, ok: ("200", "Object") },
+    Op { path: "/v1/assignments/{id}", method: "patch", summary: "Move an assignment's end (valid_to, or null for open-ended; JSON merge patch); revokes (privilegeWithdrawn) certificates that no longer fit", auth: true, body: Some("AssignmentPatch"), ok: ("200", "Object") },
     Op { path: "/v1/enrolments", method: "post", summary: "Enrol: CSR + scope + profile; 201 issued, 202 pending. Idempotency-Key header makes retries safe", auth: true, body: Some("EnrolmentIn"), ok: ("201", "Object") },
     Op { path: "/v1/enrolments", method: "get", summary: "Enrolments by status (admins)", auth: true, body: None, ok: ("200", "Object") },
     Op { path: "/v1/enrolments/{id}", method: "get", summary: "One enrolment", auth: true, body: None, ok: ("200", "Object") },
@@ -62,7 +63,11 @@ fn schemas() -> Value {
         "Object": {"type": "object"},
         "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
             "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-            "detail": {"type": "string"}, "field": {"type": "string"}}},
+            "detail": {"type": "string"}, "field": {"type": "string"},
+            "rule": {"type": "string", "description": "the policy rule that refused the request"},
+            "existing": {"type": "object", "description": "the record a conflict is about", "properties": {
+                "kind": {"type": "string"}, "id": {"type": "string"}}},
+            "correlation_id": {"type": "string", "description": "names the log line of a 500's cause"}}},
         "Authority": {"type": "object", "required": ["id", "name", "tier", "status"], "properties": {
             "id": {"type": "integer"}, "name": {"type": "string"},
             "tier": {"type": "string", "enum": ["root", "regional", "national"]},
@@ -91,6 +96,8 @@ fn schemas() -> Value {
             "csr": {"type": "string", "description": "PKCS#10, PEM"}, "scope": string_list,
             "profile": {"type": "string", "enum": ["operator", "operator-short-lived"]}}},
         "DecisionIn": {"type": "object", "additionalProperties": false, "properties": {"reason": {"type": "string"}}},
+        "AssignmentPatch": {"type": "object", "additionalProperties": false, "required": ["valid_to"], "properties": {
+            "valid_to": {"type": ["integer", "null"], "description": "seconds since 1970; null: open-ended"}}},
         "RevokeIn": {"type": "object", "additionalProperties": false, "required": ["reason"], "properties": {
             "reason": {"type": "string", "enum": ["unspecified", "keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation", "privilegeWithdrawn"]}}},
     })
@@ -137,6 +144,12 @@ pub fn build() -> Value {
                 json!({"name": name, "in": "path", "required": true, "schema": schema})
             })
             .collect();
+        let mut params = params;
+        if op.auth && op.method != "get" && op.method != "put" {
+            params.push(json!({"name": "Idempotency-Key", "in": "header", "required": false,
+                "description": "makes retries safe: one effect per key and account, kept 24 h; a reuse for another request is 422",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}}));
+        }
         if !params.is_empty() {
             operation.insert("parameters".into(), json!(params));
         }
@@ -144,6 +157,12 @@ pub fn build() -> Value {
             let (content_type, schema) = media(body);
             let mut content = serde_json::Map::new();
             content.insert(content_type.into(), json!({"schema": schema.clone()}));
+            if body == "AssignmentPatch" {
+                content.insert(
+                    "application/merge-patch+json".into(),
+                    json!({"schema": schema.clone()}),
+                );
+            }
             if body == "Pem" {
                 // The PEM text is accepted whatever the declared type.
                 content.insert("text/plain".into(), json!({"schema": schema}));
@@ -163,12 +182,12 @@ pub fn build() -> Value {
         for (code, what) in [
             ("400", "malformed request"),
             ("404", "not found"),
-            ("409", "conflict"),
+            ("409", "conflict (names the existing record), or the earlier request with this Idempotency-Key still running (Retry-After)"),
             ("413", "body too large"),
             ("415", "the body is not JSON (Content-Type)"),
-            ("422", "refused"),
+            ("422", "refused: a named rule, numbers out of scope, an invalid field, or an Idempotency-Key reused for another request"),
             ("429", "rate limited"),
-            ("503", "database unavailable"),
+            ("503", "database or signing key unavailable; the detail says whether anything changed (Retry-After)"),
         ] {
             let mut r = problem.clone();
             r["description"] = json!(what);
@@ -186,7 +205,7 @@ pub fn build() -> Value {
             operation.insert("security".into(), json!([{"bearer": []}]));
         }
         if op.ok.0 == "201" {
-            responses.insert("200".into(), json!({"description": "idempotent retry: the earlier result", "content": {"application/json": {"schema": {"type": "object"}}}}));
+            responses.insert("200".into(), json!({"description": "a decided enrolment without a certificate (rejected, failed)", "content": {"application/json": {"schema": {"type": "object"}}}}));
             responses.insert("202".into(), json!({"description": "accepted, pending a decision", "content": {"application/json": {"schema": {"type": "object"}}}}));
         }
         if op.path.starts_with("/chains")

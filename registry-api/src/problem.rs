@@ -1,12 +1,14 @@
-//! Errors as `application/problem+json` (RFC 9457): type, title, status, detail and, when
-//! one field of the request is at fault, `field`. 5xx answers never carry internals: the
-//! detail says what to do and the cause goes to the log.
+//! Errors as `application/problem+json` (RFC 9457): type, title, status, detail and, when one
+//! field of the request is at fault, `field`; a refusal by a named rule carries `rule`, a
+//! conflict with a record carries `existing`. The HTTP status of every gateway error is
+//! chosen here and nowhere else ([`Problem::from`] on a [`ServiceError`]). 5xx answers never
+//! carry internals: a 500 names a correlation id that the log line of its cause carries too.
 
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ca_service::ServiceError;
-use ca_store::StoreError;
+use ca_service::{Outcome, ServiceError};
 use serde::Serialize;
+use serde_json::{json, Value};
 
 /// An error answer.
 #[derive(Debug, Clone, Serialize)]
@@ -23,6 +25,26 @@ pub struct Problem {
     /// The request field at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// What some problems add (boxed: most have none, and results stay small).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<Box<Extra>>,
+}
+
+/// The members only some problems carry.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Extra {
+    /// The policy rule that refused the request (docs/architecture.md, "Rules").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The existing record a conflict is about: `{"kind": "assignment", "id": "7"}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing: Option<Value>,
+    /// For 500s: the id of the log line that holds the cause.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// Seconds for the `Retry-After` header (409 in progress, 429, 503).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -34,12 +56,23 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             field: None,
+            extra: None,
         }
+    }
+
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
     }
 
     /// Names the request field at fault.
     pub fn field(mut self, field: &str) -> Self {
         self.field = Some(field.to_owned());
+        self
+    }
+
+    /// Sets `Retry-After`.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.extra().retry_after = Some(seconds);
         self
     }
 
@@ -63,15 +96,23 @@ impl Problem {
         Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
     }
 
-    /// 500 without internals; the cause is logged.
+    /// 500 without internals; the cause is logged under a fresh correlation id, which the
+    /// answer names.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::new(
+        let mut id = [0u8; 8];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
+        let id = hex::encode(id);
+        tracing::error!(correlation_id = %id, error = %cause, "internal error");
+        let mut problem = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
-            "the registry failed to complete the request; it was not applied. Retry later or \
-             contact the operator of this service",
-        )
+            format!(
+                "the registry failed to complete the request. Quote correlation id {id} to the \
+                 operator of this service; retrying with the same Idempotency-Key is safe"
+            ),
+        );
+        problem.extra().correlation_id = Some(id);
+        problem
     }
 }
 
@@ -80,81 +121,215 @@ impl IntoResponse for Problem {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut response = (status, body).into_response();
-        response.headers_mut().insert(
+        let headers = response.headers_mut();
+        headers.insert(
             header::CONTENT_TYPE,
-            header::HeaderValue::from_static("application/problem+json"),
+            HeaderValue::from_static("application/problem+json"),
         );
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
+            headers.insert(
                 header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer realm=\"tsca\""),
+                HeaderValue::from_static("Bearer realm=\"tsca\""),
             );
+        }
+        if let Some(seconds) = self.extra.as_ref().and_then(|e| e.retry_after) {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
 }
 
-impl From<StoreError> for Problem {
-    fn from(error: StoreError) -> Self {
-        match &error {
-            StoreError::NotFound { .. } => Problem::not_found(error.to_string()),
-            StoreError::Conflict(detail) => {
-                Problem::new(StatusCode::CONFLICT, "conflict", detail.clone())
+impl From<ServiceError> for Problem {
+    /// The one place where gateway errors become HTTP statuses.
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::NotFound { .. } => Problem::not_found(error.to_string()),
+            ServiceError::Forbidden { reason } => Problem::forbidden(reason),
+            ServiceError::Conflict { detail, existing } => {
+                let mut problem = Problem::new(StatusCode::CONFLICT, "conflict", detail);
+                if let Some(e) = existing {
+                    problem.extra().existing = Some(json!({"kind": e.kind, "id": e.id}));
+                }
+                problem
             }
-            StoreError::Invalid(detail) => Problem::new(
+            ServiceError::Refused { rule, field, .. } => {
+                let mut problem = Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "refused",
+                    error.to_string(),
+                );
+                problem.extra().rule = Some(rule.name().to_owned());
+                problem.field = field.map(str::to_owned);
+                problem
+            }
+            ServiceError::OutOfScope { field, .. } => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "out-of-scope",
+                error.to_string(),
+            )
+            .field(field),
+            ServiceError::Invalid { field, ref detail } => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unprocessable",
                 detail.clone(),
-            ),
-            StoreError::Unavailable(_) => {
-                tracing::warn!(error = %error, "database unavailable");
+            )
+            .field(field),
+            ServiceError::IdempotencyKeyReused { .. } => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                error.to_string(),
+            )
+            .field("Idempotency-Key"),
+            ServiceError::InProgress {
+                detail,
+                retry_after,
+            } => Problem::new(StatusCode::CONFLICT, "in-progress", detail)
+                .retry_after(retry_after.as_secs().max(1)),
+            ServiceError::KeyUnavailable { .. } => {
+                tracing::error!(error = %error, "signing key unavailable");
                 Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the database is unavailable; nothing was changed. Retry in a few seconds",
+                    "key-unavailable",
+                    "a signing key this request needs is unavailable on this node; nothing was \
+                     changed. Retry later, or contact the operator of this service",
                 )
+                .retry_after(30)
             }
-            _ => Problem::internal(&error),
-        }
-    }
-}
-
-impl From<ServiceError> for Problem {
-    fn from(error: ServiceError) -> Self {
-        match error {
-            ServiceError::OutOfScope { .. } => Problem::unprocessable("scope", error.to_string()),
-            ServiceError::Invalid(detail) => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", detail)
+            ServiceError::Unavailable {
+                outcome,
+                ref detail,
+            } => {
+                tracing::warn!(%detail, ?outcome, "database unavailable");
+                let detail = match outcome {
+                    Outcome::NothingChanged => {
+                        "the database is unavailable; nothing was changed. Retry in a few seconds"
+                    }
+                    Outcome::Unknown => {
+                        "the database became unavailable while the change was being recorded: it \
+                         may or may not have been applied. Retry with the same Idempotency-Key to \
+                         learn which, without applying it twice"
+                    }
+                };
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail).retry_after(2)
             }
-            ServiceError::Store(e) => e.into(),
-            ServiceError::Core(e) => core_problem(e),
-            ServiceError::Key { .. } => Problem::internal(&error),
             other => Problem::internal(&other),
         }
     }
 }
 
-/// ca-core refusals are the client's: a CSR, a key, a scope or a profile rule.
-fn core_problem(error: ca_core::Error) -> Problem {
-    use ca_core::Error as E;
-    match &error {
-        E::Csr(_)
-        | E::UnsupportedKey(_)
-        | E::WeakKey(_)
-        | E::BadSignature { .. }
-        | E::UnsupportedSignatureAlgorithm(_) => Problem::unprocessable("csr", error.to_string()),
-        E::Decode { .. } => Problem::bad_request("csr", error.to_string()),
-        E::NotInIssuerScope { .. } | E::Numbering(_) => {
-            Problem::unprocessable("scope", error.to_string())
-        }
-        E::InvalidRequest(_) | E::ProfileViolation { .. } | E::Path { .. } => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unprocessable",
-            error.to_string(),
-        ),
-        _ => Problem::internal(&error),
+impl From<ca_store::StoreError> for Problem {
+    fn from(error: ca_store::StoreError) -> Self {
+        ServiceError::from(error).into()
     }
 }
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, Problem>;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::time::Duration;
+
+    use ca_service::{Existing, Rule};
+
+    use super::*;
+
+    fn answer(error: ServiceError) -> (u16, Value, Option<String>) {
+        let response = Problem::from(error).into_response();
+        let status = response.status().as_u16();
+        let retry = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = futures_bytes(response);
+        (status, serde_json::from_slice(&bytes).unwrap(), retry)
+    }
+
+    fn futures_bytes(response: Response) -> Vec<u8> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(axum::body::to_bytes(response.into_body(), 1 << 16))
+            .unwrap()
+            .to_vec()
+    }
+
+    /// Every gateway error has one status, chosen here; what the client must know is in the
+    /// body and headers, and internals are not.
+    #[test]
+    fn one_status_per_gateway_error() {
+        let (status, body, _) = answer(ServiceError::NotFound {
+            what: "operator",
+            key: "9".into(),
+        });
+        assert_eq!(
+            (status, body["type"].as_str()),
+            (404, Some("urn:tsca:problem:not-found"))
+        );
+        assert_eq!(answer(ServiceError::forbidden("no")).0, 403);
+        let (status, body, _) = answer(ServiceError::Conflict {
+            detail: "taken".into(),
+            existing: Some(Existing {
+                kind: "assignment",
+                id: "7".into(),
+            }),
+        });
+        assert_eq!((status, body["existing"]["id"].as_str()), (409, Some("7")));
+        let (status, body, _) = answer(ServiceError::refused_field(
+            Rule::KeyCompromised,
+            "csr",
+            "no",
+        ));
+        assert_eq!(status, 422);
+        assert_eq!(
+            (body["rule"].as_str(), body["field"].as_str()),
+            (Some("key-compromised"), Some("csr"))
+        );
+        let (status, body, _) = answer(ServiceError::invalid("country", "two capitals"));
+        assert_eq!((status, body["field"].as_str()), (422, Some("country")));
+        let (status, body, _) = answer(ServiceError::IdempotencyKeyReused {
+            key: "k".into(),
+            operation: "x".into(),
+        });
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (422, Some("Idempotency-Key"))
+        );
+        let (status, _, retry) = answer(ServiceError::InProgress {
+            detail: "running".into(),
+            retry_after: Duration::from_secs(1),
+        });
+        assert_eq!((status, retry.as_deref()), (409, Some("1")));
+        let (status, body, retry) = answer(ServiceError::Unavailable {
+            outcome: Outcome::NothingChanged,
+            detail: "pool".into(),
+        });
+        assert_eq!((status, retry.as_deref()), (503, Some("2")));
+        assert!(body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was changed"));
+        let (_, body, _) = answer(ServiceError::Unavailable {
+            outcome: Outcome::Unknown,
+            detail: "commit".into(),
+        });
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("may or may not") && detail.contains("same Idempotency-Key"),
+            "{detail}"
+        );
+        // Internal failures: 500, a correlation id, no trace of the cause.
+        let (status, body, _) = answer(ServiceError::internal(
+            "SELECT secret FROM /var/lib/tsca/tsca.db",
+        ));
+        assert_eq!(status, 500);
+        let id = body["correlation_id"].as_str().unwrap();
+        assert_eq!(id.len(), 16);
+        let text = body.to_string();
+        assert!(
+            !text.contains("SELECT") && !text.contains("/var/lib") && text.contains(id),
+            "{text}"
+        );
+    }
+}

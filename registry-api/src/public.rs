@@ -3,20 +3,51 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
+use ca_core::ident::Fingerprint;
 use ca_core::numbering::{E164Number, PlmnId};
-use ca_store::{now, AuthorityStatus, CertificateStatus, LookupMatch, Tier};
+use ca_service::Repository;
+use ca_store::{CertificateId, CertificateStatus, LookupMatch};
 use serde_json::{json, Value};
 
-use crate::api::authority_json;
+use crate::api::render;
 use crate::extract::Path;
 use crate::problem::{ApiResult, Problem};
 use crate::AppState;
+
+/// What the public routes need: the read-only repository and the chain cache. Every node
+/// serves them, OCSP-only ones included (they hold no engine).
+#[derive(Clone)]
+pub struct PublicState {
+    pub(crate) repository: Repository,
+    pub(crate) chains: Arc<ChainCache>,
+}
+
+impl PublicState {
+    /// The public routes' state over a repository.
+    pub fn new(repository: Repository) -> Self {
+        Self {
+            repository,
+            chains: Arc::new(ChainCache::new(CHAIN_CACHE_ENTRIES)),
+        }
+    }
+}
+
+impl FromRef<AppState> for PublicState {
+    fn from_ref(state: &AppState) -> Self {
+        state.public.clone()
+    }
+}
+
+fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
 
 fn etag_of(bytes: &[u8]) -> String {
     format!(
@@ -75,16 +106,24 @@ pub(crate) struct CachedChain {
     pem: Bytes,
     etag: String,
     max_age: i64,
+    /// When it was built: past [`CHAIN_ENTRY_LIFETIME`] it is built again, so a node that
+    /// hears of no changes (an OCSP-only node) still follows the certificate's status.
+    built: Instant,
 }
+
+/// How long a cached chain's `max-age` (which follows the certificate's status) is trusted
+/// without hearing of a change.
+const CHAIN_ENTRY_LIFETIME: Duration = Duration::from_secs(60);
 
 /// Chains already served, by fingerprint. Verifiers fetch the same `x5u` URLs over and over
 /// (one per peer operator), and building a chain reads the certificate and every issuer
 /// from the database. The chain of a fingerprint never changes; its status (which sets
 /// `max-age`) does, so an entry is forgotten whenever the audit-log catch-up
 /// ([`AppState::refresh_lookup`]) reports its certificate changed: at once for changes made
-/// here, within a second for other instances'. Bounded: when full it starts over.
+/// here, within a second for other instances', and within [`CHAIN_ENTRY_LIFETIME`] on nodes
+/// without the catch-up. Bounded: when full it starts over.
 pub(crate) struct ChainCache {
-    map: RwLock<HashMap<String, (i64, Arc<CachedChain>)>>,
+    map: RwLock<HashMap<Fingerprint, (CertificateId, Arc<CachedChain>)>>,
     capacity: usize,
 }
 
@@ -96,21 +135,28 @@ impl ChainCache {
         }
     }
 
-    fn get(&self, fingerprint: &str) -> Option<Arc<CachedChain>> {
+    fn get(&self, fingerprint: &Fingerprint) -> Option<Arc<CachedChain>> {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        map.get(fingerprint).map(|(_, chain)| chain.clone())
+        map.get(fingerprint)
+            .map(|(_, chain)| chain.clone())
+            .filter(|chain| chain.built.elapsed() < CHAIN_ENTRY_LIFETIME)
     }
 
-    fn insert(&self, fingerprint: &str, certificate_id: i64, chain: Arc<CachedChain>) {
+    fn insert(
+        &self,
+        fingerprint: Fingerprint,
+        certificate_id: CertificateId,
+        chain: Arc<CachedChain>,
+    ) {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         if map.len() >= self.capacity {
             map.clear();
         }
-        map.insert(fingerprint.to_owned(), (certificate_id, chain));
+        map.insert(fingerprint, (certificate_id, chain));
     }
 
     /// Drops the chains of these certificates (their status changed).
-    pub(crate) fn forget(&self, certificate_ids: &[i64]) {
+    pub(crate) fn forget(&self, certificate_ids: &[CertificateId]) {
         if certificate_ids.is_empty() {
             return;
         }
@@ -121,25 +167,21 @@ impl ChainCache {
 
 /// `GET /chains/{fingerprint}.pem`: what an x5u points to, leaf first.
 pub(crate) async fn chain(
-    State(state): State<AppState>,
+    State(state): State<PublicState>,
     headers: HeaderMap,
     Path(file): Path<String>,
 ) -> ApiResult<Response> {
-    let fingerprint = file
+    let fingerprint: Fingerprint = file
         .strip_suffix(".pem")
-        .filter(|f| f.len() == 64 && f.chars().all(|c| c.is_ascii_hexdigit()))
+        .and_then(|f| f.parse().ok())
         .ok_or_else(|| {
             Problem::not_found("chains are at /chains/{sha256 fingerprint, 64 hex digits}.pem")
         })?;
-    let chain = match state.chains.get(fingerprint) {
+    let chain = match state.chains.get(&fingerprint) {
         Some(chain) => chain,
         None => {
-            let record = state
-                .engine
-                .store()
-                .certificate_by_fingerprint(fingerprint)
-                .await?;
-            let pem = Bytes::from(state.engine.chain_pem(&record).await?);
+            let (record, pem) = state.repository.chain(&fingerprint).await?;
+            let pem = Bytes::from(pem);
             // The chain never changes for a fingerprint; status does, and is OCSP's job.
             let max_age = if record.status == CertificateStatus::Valid {
                 86_400
@@ -150,6 +192,7 @@ pub(crate) async fn chain(
                 etag: etag_of(&pem),
                 pem,
                 max_age,
+                built: Instant::now(),
             });
             state.chains.insert(fingerprint, record.id, chain.clone());
             chain
@@ -166,21 +209,15 @@ pub(crate) async fn chain(
 
 /// `GET /crl/{authority}.crl`: the authority's current CRL, DER.
 pub(crate) async fn crl(
-    State(state): State<AppState>,
+    State(state): State<PublicState>,
     headers: HeaderMap,
     Path(file): Path<String>,
 ) -> ApiResult<Response> {
     let name = file
         .strip_suffix(".crl")
         .ok_or_else(|| Problem::not_found("CRLs are at /crl/{authority name}.crl"))?;
-    let authority = state.engine.store().authority_by_name(name).await?;
-    if authority.key_id.is_none() {
-        return Err(Problem::not_found(format!(
-            "authority {name}'s key is offline: its CRL is published by its ceremony, not here"
-        )));
-    }
-    let record = state.engine.current_crl(authority.id).await?;
-    let max_age = ((record.next_update - now()) / 2).min(3600);
+    let record = state.repository.crl(name).await?;
+    let max_age = ((record.next_update.as_second() - now()) / 2).min(3600);
     Ok(cacheable(
         &headers,
         "application/pkix-crl",
@@ -191,34 +228,24 @@ pub(crate) async fn crl(
 
 /// `GET /ca/{authority}.der`: an authority's certificate (AIA caIssuers).
 pub(crate) async fn ca_certificate(
-    State(state): State<AppState>,
+    State(state): State<PublicState>,
     headers: HeaderMap,
     Path(file): Path<String>,
 ) -> ApiResult<Response> {
     let name = file
         .strip_suffix(".der")
         .ok_or_else(|| Problem::not_found("CA certificates are at /ca/{authority name}.der"))?;
-    let authority = state.engine.store().authority_by_name(name).await?;
-    let der = authority
-        .certificate_der
-        .ok_or_else(|| Problem::not_found(format!("authority {name} has no certificate yet")))?;
+    let der = state.repository.ca_certificate(name).await?;
     Ok(cacheable(&headers, "application/pkix-cert", 86_400, der))
 }
 
 /// `GET /v1/trust-anchors`: the roots, as a PEM bundle (Accept: application/x-pem-file or
 /// application/pem-certificate-chain) or JSON with fingerprints and scopes (default).
 pub(crate) async fn trust_anchors(
-    State(state): State<AppState>,
+    State(state): State<PublicState>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let roots: Vec<_> = state
-        .engine
-        .store()
-        .authorities()
-        .await?
-        .into_iter()
-        .filter(|a| a.tier == Tier::Root && a.status == AuthorityStatus::Active)
-        .collect();
+    let roots = state.repository.trust_anchors().await?;
     let wants_pem = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -243,7 +270,7 @@ pub(crate) async fn trust_anchors(
     let list: Vec<Value> = roots
         .iter()
         .map(|root| {
-            let mut j = authority_json(root);
+            let mut j = render::authority(root);
             j["certificate_pem"] = json!(root
                 .certificate_der
                 .as_ref()
@@ -262,8 +289,8 @@ fn lookup_json(matches: &[LookupMatch]) -> Value {
             "resource": m.resource.to_string(),
             "matched_digits": m.matched_digits,
             "certificates": m.certificates.iter().map(|c| json!({
-                "fingerprint": c.fingerprint,
-                "not_after": c.not_after,
+                "fingerprint": c.fingerprint.to_string(),
+                "not_after": c.not_after.as_second(),
                 "chain_url": format!("/chains/{}.pem", c.fingerprint),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>()
@@ -278,7 +305,9 @@ pub(crate) async fn lookup_e164(
     let digits = number.trim_start_matches('+');
     let number =
         E164Number::parse(digits).map_err(|e| Problem::bad_request("number", e.to_string()))?;
-    let matches = state.lookup_index().lookup_e164(&number, now());
+    let matches = state
+        .lookup_index()
+        .lookup_e164(&number, jiff::Timestamp::now());
     let mut body = lookup_json(&matches);
     body["number"] = json!(number.as_str());
     Ok(Json(body))
@@ -290,7 +319,9 @@ pub(crate) async fn lookup_plmn(
     Path(mccmnc): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let plmn = PlmnId::parse(&mccmnc).map_err(|e| Problem::bad_request("mccmnc", e.to_string()))?;
-    let matches = state.lookup_index().lookup_plmn(&plmn, now());
+    let matches = state
+        .lookup_index()
+        .lookup_plmn(&plmn, jiff::Timestamp::now());
     let mut body = lookup_json(&matches);
     body["plmn"] = json!(plmn.to_string());
     Ok(Json(body))
@@ -302,10 +333,10 @@ pub(crate) async fn healthz() -> Json<Value> {
 }
 
 /// `GET /readyz`: the database answers and its schema is current.
-pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    match state.engine.store().check_ready().await {
-        Ok(()) => Json(json!({"status": "ready", "database": state.engine.store().describe()}))
-            .into_response(),
+pub(crate) async fn readyz(State(state): State<PublicState>) -> Response {
+    let reader = state.repository.reader();
+    match reader.check_ready().await {
+        Ok(()) => Json(json!({"status": "ready", "database": reader.describe()})).into_response(),
         Err(e) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", e.to_string())
             .into_response(),
     }

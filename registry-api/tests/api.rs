@@ -11,9 +11,8 @@ use axum::http::StatusCode;
 use ca_core::profile::Profile;
 use ca_core::x509::Certificate;
 use ca_store::testing::TestDatabase;
-use ca_store::{Actor, NewApiToken, Role};
+use ca_store::{AssignmentId, EnrolmentId, TokenGrant};
 use common::{harness, operator_csr};
-use registry_api::auth;
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,10 +150,29 @@ async fn the_whole_registry_story() {
         let (status, _) = h.call("POST", "/v1/assignments", Some(&admin), Some(json!({"operator_id": sfr_id, "resource": "range:33612340000+10000", "ported_from": orange_id}))).await;
         assert_eq!(status, StatusCode::CREATED);
 
-        // Enrolment within the assignments, auto-approved: 201 with the certificate.
+        // Orange no longer holds all of prefix:3361: a certificate for it is refused, naming
+        // the port.
         let (_key, csr) = operator_csr();
+        let (status, refused) = h
+            .call(
+                "POST",
+                "/v1/enrolments",
+                Some(&orange_token),
+                Some(json!({"csr": csr, "scope": ["prefix:3361"]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        assert!(
+            refused["detail"]
+                .as_str()
+                .unwrap()
+                .contains("ported to operator"),
+            "{refused}"
+        );
+
+        // Enrolment within the assignments, auto-approved: 201 with the certificate.
         let enrol =
-            json!({"csr": csr, "scope": ["prefix:3361", "spc:F0042"], "profile": "operator"});
+            json!({"csr": csr, "scope": ["prefix:33619", "spc:F0042"], "profile": "operator"});
         let (status, bytes, _) = h
             .raw(
                 "POST",
@@ -171,7 +189,7 @@ async fn the_whole_registry_story() {
             .unwrap()
             .to_owned();
         // The retry returns the same certificate, never a second one.
-        let (status, bytes, _) = h
+        let (status, bytes, _headers) = h
             .raw(
                 "POST",
                 "/v1/enrolments",
@@ -181,7 +199,12 @@ async fn the_whole_registry_story() {
             )
             .await;
         let again: Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(status, StatusCode::OK, "{again}");
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "the first request's answer: {again}"
+        );
+        assert_eq!(_headers["idempotent-replayed"], "true");
         assert_eq!(again["certificate"]["fingerprint"], fingerprint.as_str());
         // Outside the operator's assignments: 422 naming the resource.
         let (status, out) = h
@@ -324,7 +347,7 @@ async fn the_whole_registry_story() {
                 "POST",
                 "/v1/enrolments",
                 Some(&orange_token),
-                Some(json!({"csr": csr2, "scope": ["prefix:3361"]})),
+                Some(json!({"csr": csr2, "scope": ["prefix:33618"]})),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{second}");
@@ -353,7 +376,7 @@ async fn the_whole_registry_story() {
             .iter()
             .any(|e| e["action"] == "certificate.revoked"));
         assert!(matches!(
-            h.state.engine.store().verify_audit_chain().await.unwrap(),
+            h.state.engine.reader().verify_audit_chain().await.unwrap(),
             ca_store::ChainVerdict::Intact { .. }
         ));
 
@@ -579,26 +602,11 @@ async fn other_tenants_are_refused_and_nothing_changes() {
         .as_str()
         .unwrap()
         .to_owned();
-    let (auditor, hash) = auth::new_token();
-    h.state
-        .engine
-        .store()
-        .create_token(
-            &NewApiToken {
-                token_hash: hash,
-                role: Role::Auditor,
-                authority_id: None,
-                operator_id: None,
-                label: "auditor".into(),
-            },
-            &Actor::cli("test"),
-        )
-        .await
-        .unwrap();
+    let auditor = common::token_for(&h.state.engine, TokenGrant::Auditor, "auditor").await;
     let audit_before = h
         .state
         .engine
-        .store()
+        .reader()
         .audit_entries(0, 100_000)
         .await
         .unwrap()
@@ -670,24 +678,32 @@ async fn other_tenants_are_refused_and_nothing_changes() {
         }
     }
     // Nothing changed.
-    let store = h.state.engine.store();
+    let store = h.state.engine.reader();
     assert_eq!(
         store.audit_entries(0, 100_000).await.unwrap().len(),
         audit_before,
         "a refused call wrote to the audit log"
     );
     assert_eq!(
-        store.certificate_by_fingerprint(&fp).await.unwrap().status,
+        store
+            .certificate_by_fingerprint(&fp.parse().unwrap())
+            .await
+            .unwrap()
+            .status,
         ca_store::CertificateStatus::Valid
     );
     assert!(store
-        .assignment(assignment_id)
+        .assignment(AssignmentId(assignment_id))
         .await
         .unwrap()
         .withdrawn_at
         .is_none());
     assert_eq!(
-        store.enrolment(enrolment_id).await.unwrap().status,
+        store
+            .enrolment(EnrolmentId(enrolment_id))
+            .await
+            .unwrap()
+            .status,
         ca_store::EnrolmentStatus::Issued
     );
     let (status, _) = h

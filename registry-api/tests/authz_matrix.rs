@@ -25,10 +25,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use axum::http::StatusCode;
 use ca_core::profile::Profile;
+use ca_service::{OsEntropy, TokenRequest, TokenSecret};
 use ca_store::testing::TestDatabase;
-use ca_store::{Actor, CertificateFilter, ChainVerdict, EnrolmentStatus, NewApiToken, Role, Store};
+use ca_store::{
+    AssignmentId, AuthorityId, CertificateFilter, ChainVerdict, EnrolmentId, EnrolmentStatus,
+    StoreReader, TokenGrant, TokenId,
+};
 use common::{harness_with, operator_csr, Harness};
-use registry_api::{auth, RegistryConfig};
+use registry_api::RegistryConfig;
 use serde_json::{json, Value};
 
 // ---- the callers --------------------------------------------------------------------------
@@ -85,6 +89,8 @@ const DENIED: u16 = 403;
 const HIDDEN: u16 = 404;
 /// Authorised, but the request itself is refused (state or numbering rules).
 const INVALID: u16 = 422;
+/// Authorised, but the record is not in a state that allows it.
+const CONFLICT: u16 = 409;
 
 /// What a row acts on. Targets belong to tenant A unless named otherwise; for calls that
 /// succeed and change something, a fresh object of the same kind is made first, so that the
@@ -98,7 +104,8 @@ enum Target {
     RegionalAuthority,
     /// A regional CA under the offline root, waiting for its ceremony-signed certificate.
     AwaitingAuthority,
-    /// A's certificate sent again to A, which already has one.
+    /// B's certificate sent to A, which already has one of its own (sending A's own again
+    /// is an idempotent PUT that changes nothing).
     ActiveAuthorityA,
     NewOperatorInA,
     Operators,
@@ -110,10 +117,12 @@ enum Target {
     OwnToken,
     NewAssignmentForOpA,
     /// B's operator receives a block that opA holds, as a port from opA (B's scope overlaps
-    /// A's there, as DESIGN §2 allows for siblings).
+    /// A's there, as docs/architecture.md §7 allows for siblings).
     PortFromOpAToOpB,
     AssignmentsOfOpA,
     AssignmentOfOpA,
+    /// A new end for one of opA's assignments.
+    AssignmentEndOfOpA,
     NewEnrolmentForOpA,
     PendingEnrolments,
     PendingEnrolmentsOfA,
@@ -208,7 +217,7 @@ fn cases() -> Vec<Case> {
         case("GET",  "/v1/authorities/{id}", AuthorityA,                               [OK,      OK,      OK,      OK,      OK,      OK,      OK]),
         // Only an admin of the parent installs a certificate; the root's children: root-admin.
         case("PUT",  "/v1/authorities/{id}/certificate", AwaitingAuthority,            [OK,      DENIED,  DENIED,  DENIED,  DENIED,  DENIED,  DENIED]),
-        case("PUT",  "/v1/authorities/{id}/certificate", ActiveAuthorityA,             [INVALID, INVALID, DENIED,  DENIED,  DENIED,  DENIED,  DENIED]),
+        case("PUT",  "/v1/authorities/{id}/certificate", ActiveAuthorityA,             [CONFLICT, CONFLICT, DENIED, DENIED,  DENIED,  DENIED,  DENIED]),
         case("POST", "/v1/authorities/{id}/tokens", AuthorityA,                        [CREATED, CREATED, CREATED, DENIED,  DENIED,  DENIED,  DENIED]),
         // No climbing: A's admin cannot mint a token for its parent.
         case("POST", "/v1/authorities/{id}/tokens", RegionalAuthority,                 [CREATED, CREATED, DENIED,  DENIED,  DENIED,  DENIED,  DENIED]),
@@ -240,6 +249,7 @@ fn cases() -> Vec<Case> {
         case("GET",  "/v1/assignments", AssignmentsOfOpA,                              [OK,      OK,      OK,      DENIED,  OK,      DENIED,  OK])
             .list("assignments", &[Root, Regional, AdminA, OpA, Auditor]),
         case("DELETE", "/v1/assignments/{id}", AssignmentOfOpA,                        [OK,      OK,      OK,      DENIED,  DENIED,  DENIED,  DENIED]),
+        case("PATCH", "/v1/assignments/{id}", AssignmentEndOfOpA,                      [OK,      OK,      OK,      DENIED,  DENIED,  DENIED,  DENIED]),
 
         // Enrolment: only operators enrol, for themselves; opB asking for opA's numbers is
         // outside its own assignments. Listing is for admins (an admin's default list is its
@@ -321,6 +331,7 @@ struct World {
     awaiting: (i64, String),
     /// A's own certificate (PEM).
     a_certificate: String,
+    b_certificate: String,
     assignment_a: i64,
     pending_a: i64,
     fingerprint_a: String,
@@ -334,8 +345,8 @@ fn subject(cn: &str) -> Value {
 }
 
 impl World {
-    fn store(&self) -> &Store {
-        self.h.state.engine.store()
+    fn store(&self) -> &StoreReader {
+        self.h.state.engine.reader()
     }
 
     fn next(&self) -> u32 {
@@ -356,9 +367,9 @@ impl World {
     /// A new token of the same identity as `who` (root admin and auditor tokens come from
     /// the store, as `tsca admin` makes them; the others through the API).
     async fn mint(&self, who: Who) -> Token {
-        let role = match who {
-            Root => Role::RootAdmin,
-            Auditor => Role::Auditor,
+        let grant = match who {
+            Root => TokenGrant::RootAdmin,
+            Auditor => TokenGrant::Auditor,
             Regional | AdminA | AdminB => {
                 let id = match who {
                     Regional => self.regional,
@@ -379,24 +390,24 @@ impl World {
             }
             NoToken | Revoked | Garbage => unreachable!("{who:?} holds no token"),
         };
-        let (secret, hash) = auth::new_token();
-        let token = self
-            .store()
+        let issued = self
+            .h
+            .state
+            .engine
             .create_token(
-                &NewApiToken {
-                    token_hash: hash,
-                    role,
-                    authority_id: None,
-                    operator_id: None,
-                    label: format!("{role} (matrix)"),
+                &common::LOCAL,
+                TokenRequest {
+                    grant,
+                    label: Some(format!("{grant} (matrix)")),
                 },
-                &Actor::cli("test"),
+                None,
             )
             .await
-            .unwrap();
+            .unwrap()
+            .value;
         Token {
-            id: token.id,
-            secret,
+            id: issued.token.id.get(),
+            secret: issued.secret.unwrap().expose().to_owned(),
         }
     }
 
@@ -511,7 +522,7 @@ impl World {
                 call.params.push(self.a.to_string());
                 call.body = Some((
                     "application/pem-certificate-chain",
-                    self.a_certificate.clone(),
+                    self.b_certificate.clone(),
                 ));
             }
             NewOperatorInA => {
@@ -562,6 +573,19 @@ impl World {
                     self.assignment_a
                 };
                 call.params.push(id.to_string());
+            }
+            AssignmentEndOfOpA => {
+                let id = if fresh {
+                    self.assignment_of_op_a().await
+                } else {
+                    self.assignment_a
+                };
+                call.params.push(id.to_string());
+                let end = jiff::Timestamp::now().as_second() + 365 * 86_400;
+                call.body = Some((
+                    "application/merge-patch+json",
+                    json!({"valid_to": end}).to_string(),
+                ));
             }
             NewEnrolmentForOpA => {
                 let (_key, csr) = operator_csr();
@@ -617,8 +641,8 @@ impl World {
                 .as_ref()
                 .map(|der| hex::encode(ring::digest::digest(&ring::digest::SHA256, der)));
             lines.insert(format!(
-                "authority {} {} {} parent={:?} scope={} auto_approve={} key={:?} csr={} certificate={fingerprint:?}",
-                a.id, a.name, a.status, a.parent_id, a.scope, a.auto_approve, a.key_id,
+                "authority {} {} {} parent={:?} scope={} approval={:?} key={:?} csr={} certificate={fingerprint:?}",
+                a.id, a.name, a.status, a.parent_id, a.scope, a.approval, a.key_id,
                 a.csr_der.is_some()
             ));
         }
@@ -633,6 +657,7 @@ impl World {
             EnrolmentStatus::Approved,
             EnrolmentStatus::Rejected,
             EnrolmentStatus::Issued,
+            EnrolmentStatus::Failed,
         ] {
             for e in store.enrolments(status, None).await.unwrap() {
                 lines.insert(format!(
@@ -654,15 +679,15 @@ impl World {
                 "certificate {} issuer={} operator={:?} {} {:?} revoked_at={:?} reason={:?}",
                 c.id,
                 c.issuer_id,
-                c.operator_id,
+                c.operator_id(),
                 c.status,
-                c.fingerprint,
-                c.revoked_at,
-                c.revocation_reason
+                c.fingerprint(),
+                c.revocation.map(|r| r.revoked_at),
+                c.revocation.and_then(|r| r.reason)
             ));
         }
         for id in self.known_tokens.iter().chain(watch) {
-            lines.insert(format!("{:?}", store.token(*id).await.unwrap()));
+            lines.insert(format!("{:?}", store.token(TokenId(*id)).await.unwrap()));
         }
         lines
     }
@@ -675,7 +700,7 @@ impl World {
             .await
             .unwrap()
             .into_iter()
-            .map(|a| (a.id, a.parent_id))
+            .map(|a| (a.id.get(), a.parent_id.map(AuthorityId::get)))
             .collect();
         let mut current = Some(candidate);
         while let Some(id) = current {
@@ -698,7 +723,11 @@ impl World {
                 check.key
             ));
         }
-        let caller = self.store().token(self.tokens[&who].id).await.unwrap();
+        let caller = self
+            .store()
+            .token(TokenId(self.tokens[&who].id))
+            .await
+            .unwrap();
         for item in items {
             // Operators are listed by their own id; everything else names its operator.
             let operator = if check.key == "operators" {
@@ -710,12 +739,12 @@ impl World {
             let authority = item["issuer_id"]
                 .as_i64()
                 .or_else(|| item["authority_id"].as_i64());
-            let visible = match caller.role {
-                Role::RootAdmin | Role::Auditor => true,
-                Role::Operator => operator.is_some() && operator == caller.operator_id,
-                Role::AuthorityAdmin => match (caller.authority_id, authority) {
-                    (Some(mine), Some(theirs)) => self.in_subtree(mine, theirs).await,
-                    _ => false,
+            let visible = match caller.grant {
+                TokenGrant::RootAdmin | TokenGrant::Auditor => true,
+                TokenGrant::Operator(mine) => operator == Some(mine.get()),
+                TokenGrant::AuthorityAdmin(mine) => match authority {
+                    Some(theirs) => self.in_subtree(mine.get(), theirs).await,
+                    None => false,
                 },
             };
             if !visible {
@@ -852,20 +881,27 @@ async fn world(db: TestDatabase) -> World {
             id: 0,
             secret: String::new(),
         },
-        garbage: auth::new_token().0,
+        garbage: TokenSecret::generate(&OsEntropy).expose().to_owned(),
         awaiting: (0, String::new()),
         a_certificate: String::new(),
+        b_certificate: String::new(),
         assignment_a: 0,
         pending_a: 0,
         fingerprint_a: String::new(),
         known_tokens: Vec::new(),
         counter: AtomicU32::new(0),
     };
-    let root_token = w.store().token_by_hash(&auth::token_hash(&admin)).await;
+    let root_token =
+        w.h.state
+            .engine
+            .authenticate(&admin)
+            .await
+            .unwrap()
+            .unwrap();
     w.tokens.insert(
         Root,
         Token {
-            id: root_token.unwrap().unwrap().id,
+            id: root_token.token().unwrap().get(),
             secret: admin.clone(),
         },
     );
@@ -948,12 +984,20 @@ async fn world(db: TestDatabase) -> World {
     w.awaiting = w.awaiting_authority().await;
     let der = w
         .store()
-        .authority(a)
+        .authority(AuthorityId(a))
         .await
         .unwrap()
         .certificate_der
         .unwrap();
     w.a_certificate = ca_core::x509::pem_encode("CERTIFICATE", &der).unwrap();
+    let der = w
+        .store()
+        .authority(AuthorityId(b))
+        .await
+        .unwrap()
+        .certificate_der
+        .unwrap();
+    w.b_certificate = ca_core::x509::pem_encode("CERTIFICATE", &der).unwrap();
 
     w.known_tokens = w
         .tokens
@@ -1075,18 +1119,22 @@ async fn every_route_for_every_caller() {
         // The fixtures the refusals aimed at are intact, and their owners still use them.
         let store = w.store();
         let certificate = store
-            .certificate_by_fingerprint(&w.fingerprint_a)
+            .certificate_by_fingerprint(&w.fingerprint_a.parse().unwrap())
             .await
             .unwrap();
         assert_eq!(certificate.status, ca_store::CertificateStatus::Valid);
         assert!(store
-            .assignment(w.assignment_a)
+            .assignment(AssignmentId(w.assignment_a))
             .await
             .unwrap()
             .withdrawn_at
             .is_none());
         assert_eq!(
-            store.enrolment(w.pending_a).await.unwrap().status,
+            store
+                .enrolment(EnrolmentId(w.pending_a))
+                .await
+                .unwrap()
+                .status,
             EnrolmentStatus::Pending
         );
         let (status, _) =

@@ -25,6 +25,10 @@ pub struct Connection {
     /// PEM file of the registry's TLS certificate or its CA (e.g. tsca-data/tls/registry.pem).
     #[arg(long, env = "TSCA_CACERT")]
     pub cacert: Option<PathBuf>,
+    /// Sent as the Idempotency-Key header of a change: running the same command again with
+    /// the same key applies it once and prints the first result.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
 }
 
 /// The admin commands.
@@ -91,6 +95,18 @@ pub enum AdminCommand {
         /// Ported from this operator.
         #[arg(long)]
         ported_from: Option<i64>,
+        /// When the assignment ends (seconds since 1970); open-ended when not given.
+        #[arg(long)]
+        valid_to: Option<i64>,
+    },
+    /// Move an assignment's end (revokes certificates that no longer fit).
+    SetAssignmentEnd {
+        /// Assignment id.
+        #[arg(long)]
+        assignment: i64,
+        /// The new end (seconds since 1970), or `never` for open-ended.
+        #[arg(long)]
+        valid_to: String,
     },
     /// Withdraw an assignment (revokes certificates that no longer fit).
     Withdraw {
@@ -172,13 +188,31 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> CliResult<()
             operator,
             resource,
             ported_from,
+            valid_to,
         } => (
             "POST",
             "/v1/assignments".into(),
             Some(
-                json!({"operator_id": operator, "resource": resource, "ported_from": ported_from}),
+                json!({"operator_id": operator, "resource": resource, "ported_from": ported_from,
+                       "valid_to": valid_to}),
             ),
         ),
+        AdminCommand::SetAssignmentEnd {
+            assignment,
+            valid_to,
+        } => {
+            let valid_to: Value = match valid_to.as_str() {
+                "never" => Value::Null,
+                seconds => json!(seconds.parse::<i64>().map_err(|_| format!(
+                    "--valid-to {seconds:?}: give seconds since 1970, or `never`"
+                ))?),
+            };
+            (
+                "PATCH",
+                format!("/v1/assignments/{assignment}"),
+                Some(json!({"valid_to": valid_to})),
+            )
+        }
         AdminCommand::Withdraw { assignment } => {
             ("DELETE", format!("/v1/assignments/{assignment}"), None)
         }
@@ -227,7 +261,11 @@ async fn request(connection: &Connection, method: &str, path: &str, body: Body) 
     let client = builder.build()?;
     let url = format!("{}{path}", connection.registry.trim_end_matches('/'));
     let method = reqwest::Method::from_bytes(method.as_bytes())?;
+    let changes = method != reqwest::Method::GET;
     let mut request = client.request(method, &url).bearer_auth(&connection.token);
+    if let (true, Some(key)) = (changes, &connection.idempotency_key) {
+        request = request.header("idempotency-key", key);
+    }
     request = match body {
         Body::None => request,
         Body::Json(value) => request.json(&value),

@@ -1,15 +1,21 @@
 //! `tsca serve --config FILE`: the TOML configuration, with environment overrides.
 //!
 //! Every key is checked: an unknown key or a bad value is an error naming it. Secrets (the
-//! key passphrase, a database password) come from files or the environment and are never
+//! key passphrases, a database password) come from files or the environment and are never
 //! printed.
+//!
+//! Two passphrases, by key purpose (docs/architecture.md, "Keys"): the CA-key passphrase only
+//! on nodes that run the registry (the CA roles), the responder-key passphrase on every node
+//! that answers OCSP. An OCSP-only node refuses to start with the CA-key passphrase.
 //!
 //! ```toml
 //! [database]
 //! url = "postgres://tsca@db.internal:5432/tsca"     # TSCA_DATABASE_URL overrides
 //!
 //! [keys]
-//! passphrase_file = "/run/secrets/tsca-key-passphrase"  # or TSCA_KEY_PASSPHRASE
+//! passphrase_file = "/run/secrets/tsca-key-passphrase"  # CA keys; or TSCA_KEY_PASSPHRASE
+//! responder_passphrase_file = "/run/secrets/tsca-responder-key-passphrase"
+//!                                 # OCSP responder keys; or TSCA_RESPONDER_KEY_PASSPHRASE
 //!
 //! [registry]                      # HTTPS API
 //! listen = "0.0.0.0:8443"         # TSCA_REGISTRY_LISTEN
@@ -69,8 +75,10 @@ pub struct DatabaseSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeysSection {
-    /// File holding the passphrase of the service-held keys.
+    /// File holding the passphrase of the CA keys (registry nodes only).
     pub passphrase_file: Option<PathBuf>,
+    /// File holding the passphrase of the delegated OCSP responder keys.
+    pub responder_passphrase_file: Option<PathBuf>,
 }
 
 /// `[registry]`.
@@ -181,8 +189,31 @@ pub struct Resolved {
     pub config: Config,
     /// Database URL (may hold a password: never print).
     pub database_url: Zeroizing<String>,
-    /// Key passphrase.
-    pub passphrase: Zeroizing<Vec<u8>>,
+    /// The CA-key passphrase (nodes that run the registry).
+    pub ca_passphrase: Option<Zeroizing<Vec<u8>>>,
+    /// The responder-key passphrase.
+    pub responder_passphrase: Zeroizing<Vec<u8>>,
+}
+
+/// A passphrase from its environment variable or its file; `None` when neither is given.
+fn passphrase(
+    env_name: &str,
+    file: Option<&Path>,
+    file_key: &str,
+) -> CliResult<Option<Zeroizing<Vec<u8>>>> {
+    let value = match (std::env::var(env_name).ok().filter(|v| !v.is_empty()), file) {
+        (Some(v), _) => v.into_bytes(),
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .map_err(|e| format!("keys.{file_key} {}: {e}", file.display()))?
+            .trim_end_matches(['\r', '\n'])
+            .as_bytes()
+            .to_vec(),
+        (None, None) => return Ok(None),
+    };
+    if value.is_empty() {
+        return Err(format!("the passphrase of {env_name} / keys.{file_key} is empty").into());
+    }
+    Ok(Some(Zeroizing::new(value)))
 }
 
 impl Config {
@@ -234,19 +265,26 @@ impl Config {
                 )
             }
         };
-        let passphrase = match (env("TSCA_KEY_PASSPHRASE"), &config.keys.passphrase_file) {
-            (Some(v), _) => v.into_bytes(),
-            (None, Some(file)) => std::fs::read_to_string(file)
-                .map_err(|e| format!("keys.passphrase_file {}: {e}", file.display()))?
-                .trim_end_matches(['\r', '\n'])
-                .as_bytes()
-                .to_vec(),
-            (None, None) => {
-                return Err("keys.passphrase_file (or TSCA_KEY_PASSPHRASE) is required".into())
+        let runs_registry = config.services.run.contains(&Part::Registry);
+        let ca_passphrase = passphrase(
+            "TSCA_KEY_PASSPHRASE",
+            config.keys.passphrase_file.as_deref(),
+            "passphrase_file",
+        )?;
+        let responder_passphrase = passphrase(
+            "TSCA_RESPONDER_KEY_PASSPHRASE",
+            config.keys.responder_passphrase_file.as_deref(),
+            "responder_passphrase_file",
+        )?
+        .ok_or("keys.responder_passphrase_file (or TSCA_RESPONDER_KEY_PASSPHRASE) is required: it unlocks the delegated OCSP responder keys")?;
+        match (runs_registry, &ca_passphrase) {
+            (true, None) => {
+                return Err("keys.passphrase_file (or TSCA_KEY_PASSPHRASE) is required: a node that runs the registry holds the CA keys".into())
             }
-        };
-        if passphrase.is_empty() {
-            return Err("the key passphrase is empty".into());
+            (false, Some(_)) => {
+                return Err("this node runs only the OCSP responder and must not hold the CA-key passphrase: remove keys.passphrase_file and TSCA_KEY_PASSPHRASE (it needs only keys.responder_passphrase_file)".into())
+            }
+            _ => {}
         }
         if config.services.run.contains(&Part::Registry)
             && !config.registry.plain_http
@@ -258,7 +296,8 @@ impl Config {
         Ok(Resolved {
             config,
             database_url: Zeroizing::new(database_url),
-            passphrase: Zeroizing::new(passphrase),
+            ca_passphrase,
+            responder_passphrase,
         })
     }
 }

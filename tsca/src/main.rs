@@ -216,7 +216,7 @@ async fn dispatch(command: Command) -> CliResult<ExitCode> {
             command: AuditCommand::Verify { database_url },
         } => {
             let store = Store::open(&database_url).await?;
-            match store.verify_audit_chain().await? {
+            match store.reader().verify_audit_chain().await? {
                 ChainVerdict::Intact { entries, head } => {
                     println!("audit log intact: {entries} entries, head {head}");
                     Ok(ExitCode::SUCCESS)
@@ -242,31 +242,28 @@ async fn bootstrap(database_url: &str, root_name: &str, root_certificate: &Path)
         .map_err(|e| format!("cannot read {}: {e}", root_certificate.display()))?;
     let der = ca_core::x509::Certificate::from_pem(&pem)?.to_der()?;
     let store = Store::open(database_url).await?;
-    // No key is handled here: an empty passphrase makes any attempt to store one fail.
+    // No key is handled here: the gateway holds no passphrase, so any attempt to use a key
+    // fails.
     let engine = ca_service::Engine::new(
-        store.clone(),
-        b"",
+        store,
+        ca_service::KeyPassphrases::default(),
         ca_service::EngineConfig::new("http://unused"),
     );
-    let actor = ca_store::Actor::cli("bootstrap");
-    let root = engine.register_root(root_name, &der, &actor).await?;
-    let (secret, hash) = registry_api::auth::new_token();
-    store
-        .create_token(
-            &ca_store::NewApiToken {
-                token_hash: hash,
-                role: ca_store::Role::RootAdmin,
-                authority_id: None,
-                operator_id: None,
-                label: "first root admin (bootstrap)".into(),
+    let (root, token) = engine
+        .bootstrap(
+            &ca_service::Principal::Local {
+                command: "bootstrap",
             },
-            &actor,
+            root_name,
+            &der,
         )
         .await?;
+    let secret = token.secret.ok_or("a new token has its secret")?;
     println!(
-        "root {root_name} registered as authority {} in {}\nroot-admin token (shown once, store it now): {secret}",
+        "root {root_name} registered as authority {} in {}\nroot-admin token (shown once, store it now): {}",
         root.id,
-        store.describe()
+        engine.reader().describe(),
+        secret.expose()
     );
     Ok(())
 }

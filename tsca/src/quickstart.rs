@@ -1,14 +1,16 @@
 //! `tsca quickstart`: a whole PKI on one machine, with no setup and no database server.
 //!
 //! First run, in the data folder:
-//! 1. `secrets/` (owner-only): the passphrase of the service-held keys, the root ceremony
-//!    passphrase, the admin and example-operator tokens (kept so a second run can print them:
-//!    a quickstart convenience; production tokens are shown once and never stored).
+//! 1. `secrets/` (owner-only): the passphrases of the service-held CA keys and responder keys,
+//!    the root ceremony passphrase, the admin and example-operator tokens (kept so a second
+//!    run can print them: a quickstart convenience; production tokens are shown once and
+//!    never stored).
 //! 2. `offline-root/`: the root key (encrypted), certificate and policy — kept out of the
 //!    database, as on a real offline machine.
 //! 3. `tsca.db` (SQLite): the root registered; a regional CA created under it through the
 //!    CSR → ceremony → install path; a national CA issued at once by the regional one; an
 //!    example operator with assignments and an issued certificate in `example-operator/`.
+//!    All of it through the gateway, as an admin and the operator would over the API.
 //! 4. `tls/`: a self-signed certificate for 127.0.0.1 / localhost.
 //!
 //! Then it serves the registry on https://127.0.0.1:8443 and OCSP, CRLs and chains on
@@ -22,23 +24,32 @@ use ca_core::csr::build_csr;
 use ca_core::keys::{KeyAlgorithm, SoftwareKey};
 use ca_core::numbering::NumberingScope;
 use ca_core::profile::{Profile, SubjectName};
-use ca_service::{AuthorityRequest, Engine, EngineConfig};
-use ca_store::*;
+use ca_service::{
+    AssignRequest, AuthorityRequest, Engine, EngineConfig, EnrolRequest, KeyPassphrases,
+    OperatorRequest, Principal, SubjectFields, TokenRequest,
+};
+use ca_store::{ApprovalPolicy, OperatorId, Store, Tier, TokenGrant};
 use rand_core::{OsRng, RngCore};
 use registry_api::{Listener, RegistryConfig};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
+use zeroize::Zeroizing;
 
 use crate::ceremony::{self, RootFolder};
-use crate::run::{serve, Plan};
+use crate::run::{serve_ca, Plan};
 use crate::{spinner, write_private, CliResult};
+
+/// How the quickstart appears in the audit log.
+const QUICKSTART: Principal = Principal::Local {
+    command: "quickstart",
+};
 
 /// What a second run needs to know.
 #[derive(Serialize, Deserialize)]
 struct State {
     operator_fingerprint: String,
-    operator_id: i64,
-    national_id: i64,
+    operator_id: OperatorId,
+    national_id: ca_store::AuthorityId,
 }
 
 struct Paths {
@@ -130,11 +141,23 @@ pub async fn run(data_dir: &Path, registry: SocketAddr, publication: SocketAddr)
             random_secret().as_bytes(),
         )?;
     }
-    let passphrase = read_secret(&paths.secret("key-passphrase"))?;
+    // Data folders made before responder keys had a passphrase of their own get one now;
+    // the first maintenance pass then gives each CA a responder under it.
+    if !paths.secret("responder-key-passphrase").exists() {
+        write_private(
+            &paths.secret("responder-key-passphrase"),
+            random_secret().as_bytes(),
+        )?;
+    }
+    let ca_passphrase = read_secret(&paths.secret("key-passphrase"))?;
+    let responder_passphrase = read_secret(&paths.secret("responder-key-passphrase"))?;
     let store = Store::open(&format!("sqlite://{}", paths.db().display())).await?;
     let engine = Engine::new(
         store,
-        passphrase.as_bytes(),
+        KeyPassphrases {
+            ca: Some(Zeroizing::new(ca_passphrase.into_bytes())),
+            ocsp_responder: Some(Zeroizing::new(responder_passphrase.into_bytes())),
+        },
         EngineConfig::new(format!("http://{publication}")),
     );
     let state = if first_run {
@@ -149,7 +172,7 @@ pub async fn run(data_dir: &Path, registry: SocketAddr, publication: SocketAddr)
         &paths.tls("registry-key.pem"),
     )?;
     print_welcome(&paths, &state, registry, publication)?;
-    serve(
+    serve_ca(
         engine,
         Plan {
             registry: Some(Listener::Https(registry_tcp, tls)),
@@ -161,9 +184,6 @@ pub async fn run(data_dir: &Path, registry: SocketAddr, publication: SocketAddr)
 }
 
 async fn build(paths: &Paths, engine: &Engine) -> CliResult<State> {
-    let actor = Actor::cli("quickstart");
-    let store = engine.store();
-
     // 2. The offline root.
     eprintln!(
         "[1/6] root ceremony (offline key in {})",
@@ -190,29 +210,48 @@ async fn build(paths: &Paths, engine: &Engine) -> CliResult<State> {
         ceremony_passphrase.as_bytes(),
     )?;
     let root = engine
-        .register_root("root", &root_cert.to_der()?, &actor)
+        .register_root(&QUICKSTART, "root", &root_cert.to_der()?)
         .await?;
+    let admin = engine
+        .create_token(
+            &QUICKSTART,
+            TokenRequest {
+                grant: TokenGrant::RootAdmin,
+                label: Some("quickstart root admin".into()),
+            },
+            None,
+        )
+        .await?
+        .value;
+    let admin_secret = admin.secret.ok_or("a new token has its secret")?;
+    write_private(
+        &paths.secret("admin-token"),
+        admin_secret.expose().as_bytes(),
+    )?;
 
     // 3. Regional CA: CSR, signed by the offline root, installed.
     eprintln!("[2/6] regional CA 'europe' (CSR signed by the offline root)");
     let progress = spinner("generating and encrypting the regional CA key");
+    let regional_subject = SubjectFields {
+        common_name: "tsca Quickstart Regional CA Europe".into(),
+        organization: Some("tsca Quickstart Region".into()),
+        country: Some("BE".into()),
+    };
     let regional = engine
         .create_authority(
-            &AuthorityRequest {
+            &QUICKSTART,
+            AuthorityRequest {
                 name: "europe".into(),
                 tier: Tier::Regional,
                 parent_id: root.id,
-                scope: regional_scope.clone(),
-                subject: SubjectName::new(
-                    "tsca Quickstart Regional CA Europe",
-                    Some("tsca Quickstart Region"),
-                    Some("BE"),
-                )?,
-                auto_approve: false,
+                scope: regional_scope.entries().map(ToString::to_string).collect(),
+                subject: regional_subject.clone(),
+                approval: ApprovalPolicy::Manual,
             },
-            &actor,
+            None,
         )
-        .await?;
+        .await?
+        .value;
     progress.finish_and_clear();
     let csr = regional
         .csr_pem
@@ -226,15 +265,15 @@ async fn build(paths: &Paths, engine: &Engine) -> CliResult<State> {
         csr.as_bytes(),
         Profile::RegionalCa,
         &SubjectName::new(
-            "tsca Quickstart Regional CA Europe",
-            Some("tsca Quickstart Region"),
-            Some("BE"),
+            &regional_subject.common_name,
+            regional_subject.organization.as_deref(),
+            regional_subject.country.as_deref(),
         )?,
         &regional_scope,
     )?;
     let signed_der = ca_core::x509::Certificate::from_pem(signed.as_bytes())?.to_der()?;
     engine
-        .install_authority_certificate(regional.authority.id, &signed_der, &actor)
+        .install_authority_certificate(&QUICKSTART, regional.authority.id, &signed_der)
         .await?;
     drop(root_key);
 
@@ -243,124 +282,111 @@ async fn build(paths: &Paths, engine: &Engine) -> CliResult<State> {
     let progress = spinner("generating the national CA key and its OCSP responder");
     let national = engine
         .create_authority(
-            &AuthorityRequest {
+            &QUICKSTART,
+            AuthorityRequest {
                 name: "france".into(),
                 tier: Tier::National,
                 parent_id: regional.authority.id,
-                scope: NumberingScope::parse(["prefix:33", "mcc:208", "spc:*"])?,
-                subject: SubjectName::new(
-                    "tsca Quickstart National CA France",
-                    Some("tsca Quickstart Regulator"),
-                    Some("FR"),
-                )?,
-                auto_approve: true,
+                scope: vec!["prefix:33".into(), "mcc:208".into(), "spc:*".into()],
+                subject: SubjectFields {
+                    common_name: "tsca Quickstart National CA France".into(),
+                    organization: Some("tsca Quickstart Regulator".into()),
+                    country: Some("FR".into()),
+                },
+                approval: ApprovalPolicy::WithinAssignments,
             },
-            &actor,
+            None,
         )
         .await?
+        .value
         .authority;
     progress.finish_and_clear();
 
-    // The example operator: assignments and a certificate.
+    // The example operator: registered with its first token, then its assignments.
     eprintln!("[4/6] example operator with assignments");
-    let operator = store
+    let operator = engine
         .create_operator(
-            &NewOperator {
+            &QUICKSTART,
+            OperatorRequest {
                 authority_id: national.id,
                 name: "Example Telecom".into(),
                 spc: Some("F0042".into()),
                 country: "FR".into(),
             },
-            &actor,
+            None,
         )
-        .await?;
+        .await?
+        .value;
+    let operator_secret = operator.token.secret.ok_or("a new token has its secret")?;
+    write_private(
+        &paths.secret("operator-token"),
+        operator_secret.expose().as_bytes(),
+    )?;
+    let operator = operator.operator;
     for resource in ["range:33612340000+10000", "spc:F0042", "plmn:208-01"] {
-        store
-            .create_assignment(
-                &NewAssignment {
-                    authority_id: national.id,
+        engine
+            .assign(
+                &QUICKSTART,
+                AssignRequest {
                     operator_id: operator.id,
-                    resource: resource.parse()?,
-                    valid_from: now() - 60,
+                    resource: resource.into(),
+                    valid_from: None,
                     valid_to: None,
                     ported_from: None,
                 },
-                &actor,
+                None,
             )
             .await?;
     }
+
+    // The operator enrols with its own key, as it would over the API.
     eprintln!("[5/6] enrolment of the example operator's certificate");
     let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256)?;
     let csr = build_csr(&SubjectName::new("Example Telecom", None, None)?, &key)?;
-    let enrolment = store
-        .create_enrolment(
-            &NewEnrolment {
-                operator_id: operator.id,
-                authority_id: national.id,
-                csr_der: csr,
-                requested_scope: NumberingScope::parse(["range:33612340000+10000", "spc:F0042"])?,
-                profile: Profile::Operator.name().into(),
-                idempotency_key: Some("quickstart".into()),
+    let as_operator = engine
+        .authenticate(operator_secret.expose())
+        .await?
+        .ok_or("the operator's token does not authenticate")?;
+    let enrolled = engine
+        .enrol(
+            &as_operator,
+            EnrolRequest {
+                csr_pem: ca_core::x509::pem_encode("CERTIFICATE REQUEST", &csr)?,
+                scope: vec!["range:33612340000+10000".into(), "spc:F0042".into()],
+                profile: Some(Profile::Operator.name().into()),
             },
-            &actor,
+            None,
         )
         .await?
-        .enrolment;
-    let enrolment = store
-        .decide_enrolment(enrolment.id, true, Some("quickstart"), &actor)
-        .await?;
-    let certificate = engine.issue_for_enrolment(&enrolment, &actor).await?;
-    let fingerprint = certificate.fingerprint.clone().unwrap_or_default();
+        .value;
+    let certificate = enrolled
+        .certificate
+        .ok_or("the national CA approves within assignments: a certificate was expected")?;
+    let issued = certificate
+        .issued
+        .as_ref()
+        .ok_or("the certificate is not signed")?;
+    let fingerprint = issued.fingerprint.to_string();
     std::fs::create_dir_all(paths.operator(""))?;
     write_private(&paths.operator("key.pem"), key.to_pkcs8_pem()?.as_bytes())?;
     std::fs::write(
         paths.operator("certificate.pem"),
-        ca_core::x509::pem_encode(
-            "CERTIFICATE",
-            certificate.der.as_deref().unwrap_or_default(),
-        )?,
+        ca_core::x509::pem_encode("CERTIFICATE", &issued.der)?,
     )?;
-    std::fs::write(
-        paths.operator("chain.pem"),
-        engine.chain_pem(&certificate).await?,
-    )?;
+    let (_, chain) = ca_service::Repository::new(engine.reader().clone())
+        .chain(&issued.fingerprint)
+        .await?;
+    std::fs::write(paths.operator("chain.pem"), chain)?;
     std::fs::write(
         paths.operator("issuer.pem"),
         ca_core::x509::pem_encode(
             "CERTIFICATE",
-            national.certificate_der.as_deref().unwrap_or_default(),
+            national
+                .certificate_der
+                .as_deref()
+                .ok_or("the national CA has no certificate")?,
         )?,
     )?;
-
-    // Tokens (kept in secrets/ so a second run can print them).
-    let (admin_secret, admin_hash) = registry_api::auth::new_token();
-    store
-        .create_token(
-            &NewApiToken {
-                token_hash: admin_hash,
-                role: Role::RootAdmin,
-                authority_id: None,
-                operator_id: None,
-                label: "quickstart root admin".into(),
-            },
-            &actor,
-        )
-        .await?;
-    write_private(&paths.secret("admin-token"), admin_secret.as_bytes())?;
-    let (operator_secret, operator_hash) = registry_api::auth::new_token();
-    store
-        .create_token(
-            &NewApiToken {
-                token_hash: operator_hash,
-                role: Role::Operator,
-                authority_id: None,
-                operator_id: Some(operator.id),
-                label: "quickstart example operator".into(),
-            },
-            &actor,
-        )
-        .await?;
-    write_private(&paths.secret("operator-token"), operator_secret.as_bytes())?;
 
     // TLS for the registry.
     eprintln!("[6/6] TLS certificate for 127.0.0.1 and localhost");

@@ -1,15 +1,23 @@
 //! Running the services: the HTTPS registry and the plain-HTTP publication point (OCSP,
 //! CRLs, chains), until Ctrl-C or SIGTERM.
+//!
+//! A node with the registry part is a CA node: it holds the gateway ([`Engine`]) with the
+//! CA-key passphrase, heartbeats, and runs the maintenance pass (reconciling orphaned
+//! reservations, sweeps, responder rotation, CRLs). A node with only the OCSP part holds no
+//! CA key: it reads the store through its read-only face, signs with delegated responder keys
+//! opened with their own passphrase, and picks rotated ones up from the database
+//! (docs/architecture.md, "Who writes what").
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use ca_service::{Engine, EngineConfig};
-use ca_store::{Backend, Store};
-use registry_api::{publication_router, router, AppState, Listener, RegistryConfig};
+use ca_service::{Engine, EngineConfig, KeyPassphrases, KeyRing, Repository, ResponderSet};
+use ca_store::{ResponderAccess, Store};
+use ocsp_responder::{OcspConfig, OcspService, OcspSources};
+use registry_api::{publication_router, router, AppState, Listener, PublicState, RegistryConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use zeroize::Zeroizing;
 
 use crate::config::{Config, Part};
 use crate::CliResult;
@@ -24,54 +32,111 @@ pub struct Plan {
     pub registry_config: RegistryConfig,
 }
 
-/// Starts the engine's start-up work and serves until a shutdown signal.
-pub async fn serve(engine: Engine, plan: Plan) -> CliResult<()> {
-    // Reconcile interrupted issuance. On SQLite this process is the only writer, so every
-    // reservation from before now is abandoned; on PostgreSQL only those older than 5 min,
-    // so another instance's issuance in flight is left alone.
-    let grace = match engine.store().backend() {
-        Backend::Sqlite => Duration::ZERO,
-        Backend::Postgres => Duration::from_secs(300),
-    };
-    let abandoned = engine.start_up(grace).await?;
-    if !abandoned.is_empty() {
+/// Serves a CA node (the registry, and the publication point when planned) until a
+/// shutdown signal.
+pub async fn serve_ca(engine: Engine, plan: Plan) -> CliResult<()> {
+    let report = engine.start().await?;
+    if !report.abandoned.is_empty() || report.enrolments_finished + report.enrolments_failed > 0 {
         tracing::warn!(
-            count = abandoned.len(),
-            "interrupted issuance reconciled at start-up"
+            ?report,
+            "work left by an earlier run was reconciled at start-up"
         );
     }
-    let state = AppState::new(engine.clone(), plan.registry_config).await?;
-    let ocsp = if plan.publication.is_some() {
-        let service = ocsp_responder::OcspService::start(
-            engine.clone(),
-            ocsp_responder::OcspConfig::default(),
-        )
-        .await
-        .map_err(|e| format!("cannot start the OCSP responder: {e}"))?;
-        let metrics = service.metrics();
-        state.add_metrics_source(Arc::new(move || metrics.render_prometheus()));
-        Some(service)
-    } else {
-        None
+    let _background = engine.spawn_background();
+    let state = AppState::new(engine.clone(), plan.registry_config.clone()).await?;
+    let ocsp = match &plan.publication {
+        Some(_) => Some(
+            start_ocsp(OcspSources {
+                reader: engine.reader().clone(),
+                responses: engine.ocsp_responses(),
+                responders: engine.responders().clone(),
+            })
+            .await?,
+        ),
+        None => None,
     };
-
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = Vec::new();
-    if let Some(listener) = plan.registry {
+    if let Some(ocsp) = &ocsp {
+        let metrics = ocsp.metrics();
+        state.add_metrics_source(Arc::new(move || metrics.render_prometheus()));
+    }
+    let public = PublicState::new(Repository::new(engine.reader().clone()));
+    let max_body = plan.registry_config.max_body_bytes;
+    let registry = plan.registry.map(|listener| {
         let mut app = router(state.clone());
         if let Some(ocsp) = &ocsp {
             app = app.merge(ocsp.router());
         }
-        let stop = wait_for(stop_rx.clone());
-        tasks.push(tokio::spawn(registry_api::serve(listener, app, stop)));
+        (listener, app)
+    });
+    let publication = match (plan.publication, &ocsp) {
+        (Some(tcp), Some(ocsp)) => Some((
+            tcp,
+            publication_router(public, max_body).merge(ocsp.router()),
+        )),
+        _ => None,
+    };
+    run_until_signal(registry, publication).await;
+    engine.close().await;
+    eprintln!(
+        "stopped; every committed write is in {}",
+        engine.reader().describe()
+    );
+    Ok(())
+}
+
+/// Serves an OCSP-only node: responder keys only, no gateway.
+pub async fn serve_ocsp_only(
+    access: ResponderAccess,
+    responder_passphrase: Zeroizing<Vec<u8>>,
+    publication: TcpListener,
+    max_body: usize,
+) -> CliResult<()> {
+    let keys = KeyRing::new(
+        access.reader.clone(),
+        KeyPassphrases {
+            ca: None,
+            ocsp_responder: Some(responder_passphrase),
+        },
+        EngineConfig::new("http://unused").kdf_iterations,
+    );
+    let validity = EngineConfig::new("http://unused").ocsp_validity;
+    let ocsp = start_ocsp(OcspSources {
+        reader: access.reader.clone(),
+        responses: access.responses.clone(),
+        responders: ResponderSet::new(access.reader.clone(), keys, validity),
+    })
+    .await?;
+    let public = PublicState::new(Repository::new(access.reader.clone()));
+    let app = publication_router(public, max_body).merge(ocsp.router());
+    run_until_signal(None, Some((publication, app))).await;
+    eprintln!("stopped");
+    Ok(())
+}
+
+async fn start_ocsp(sources: OcspSources) -> CliResult<OcspService> {
+    OcspService::start(sources, OcspConfig::default())
+        .await
+        .map_err(|e| format!("cannot start the OCSP responder: {e}").into())
+}
+
+async fn run_until_signal(
+    registry: Option<(Listener, axum::Router)>,
+    publication: Option<(TcpListener, axum::Router)>,
+) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    if let Some((listener, app)) = registry {
+        tasks.push(tokio::spawn(registry_api::serve(
+            listener,
+            app,
+            wait_for(stop_rx.clone()),
+        )));
     }
-    if let (Some(tcp), Some(ocsp)) = (plan.publication, &ocsp) {
-        let app = publication_router(state.clone()).merge(ocsp.router());
-        let stop = wait_for(stop_rx.clone());
+    if let Some((tcp, app)) = publication {
         tasks.push(tokio::spawn(registry_api::serve(
             Listener::Http(tcp),
             app,
-            stop,
+            wait_for(stop_rx.clone()),
         )));
     }
     shutdown_signal().await;
@@ -80,12 +145,6 @@ pub async fn serve(engine: Engine, plan: Plan) -> CliResult<()> {
     for task in tasks {
         let _ = task.await;
     }
-    engine.store().close().await;
-    eprintln!(
-        "stopped; every committed write is in {}",
-        engine.store().describe()
-    );
-    Ok(())
 }
 
 async fn wait_for(mut stop: watch::Receiver<bool>) {
@@ -118,30 +177,10 @@ async fn shutdown_signal() {
 pub async fn serve_config(path: &Path) -> CliResult<()> {
     let resolved = Config::load(path)?;
     let config = &resolved.config;
-    let store = Store::open(&resolved.database_url).await?;
-    tracing::info!(database = %store.describe(), "database open");
-    let engine = Engine::new(
-        store,
-        &resolved.passphrase,
-        EngineConfig::new(config.publication.base_url.clone()),
-    );
-    let registry = if config.services.run.contains(&Part::Registry) {
-        let tcp = TcpListener::bind(config.registry.listen)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", config.registry.listen))?;
-        Some(if config.registry.plain_http {
-            Listener::Http(tcp)
-        } else {
-            let (Some(cert), Some(key)) = (
-                &config.registry.tls_certificate,
-                &config.registry.tls_private_key,
-            ) else {
-                return Err("registry TLS files are required".into());
-            };
-            Listener::Https(tcp, registry_api::tls_config_from_pem_files(cert, key)?)
-        })
-    } else {
-        None
+    let registry_config = RegistryConfig {
+        max_body_bytes: config.registry.max_body_bytes,
+        rate_limit_per_second: config.registry.rate_limit_per_second,
+        ..RegistryConfig::default()
     };
     let publication = if config.services.run.contains(&Part::Ocsp) {
         Some(
@@ -153,16 +192,50 @@ pub async fn serve_config(path: &Path) -> CliResult<()> {
         None
     };
     tracing::info!(registry = %config.registry.listen, publication = %config.publication.listen, parts = ?config.services.run, "serving");
-    serve(
+    if !config.services.run.contains(&Part::Registry) {
+        let Some(publication) = publication else {
+            return Err("services.run names no part to serve".into());
+        };
+        let access = ResponderAccess::open(&resolved.database_url).await?;
+        tracing::info!(database = %access.reader.describe(), "database open (OCSP-only node: read-only, no CA key)");
+        return serve_ocsp_only(
+            access,
+            resolved.responder_passphrase.clone(),
+            publication,
+            registry_config.max_body_bytes,
+        )
+        .await;
+    }
+    let store = Store::open(&resolved.database_url).await?;
+    tracing::info!(database = %store.describe(), "database open");
+    let engine = Engine::new(
+        store,
+        KeyPassphrases {
+            ca: resolved.ca_passphrase.clone(),
+            ocsp_responder: Some(resolved.responder_passphrase.clone()),
+        },
+        EngineConfig::new(config.publication.base_url.clone()),
+    );
+    let tcp = TcpListener::bind(config.registry.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.registry.listen))?;
+    let registry = if config.registry.plain_http {
+        Listener::Http(tcp)
+    } else {
+        let (Some(cert), Some(key)) = (
+            &config.registry.tls_certificate,
+            &config.registry.tls_private_key,
+        ) else {
+            return Err("registry TLS files are required".into());
+        };
+        Listener::Https(tcp, registry_api::tls_config_from_pem_files(cert, key)?)
+    };
+    serve_ca(
         engine,
         Plan {
-            registry,
+            registry: Some(registry),
             publication,
-            registry_config: RegistryConfig {
-                max_body_bytes: config.registry.max_body_bytes,
-                rate_limit_per_second: config.registry.rate_limit_per_second,
-                ..RegistryConfig::default()
-            },
+            registry_config,
         },
     )
     .await

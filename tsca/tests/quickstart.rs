@@ -202,7 +202,9 @@ fn quickstart_commands_work_verbatim() {
             .output()
             .unwrap()
     };
-    let out = admin(&[
+    let create = [
+        "--idempotency-key",
+        "acme-1",
         "create-operator",
         "--authority",
         "3",
@@ -210,13 +212,56 @@ fn quickstart_commands_work_verbatim() {
         "Acme Mobile",
         "--country",
         "FR",
+    ];
+    let out = admin(&create);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(first["operator"]["name"], "Acme Mobile");
+    assert!(first["token"]["token"].is_string());
+    // The same command with the same key: the first result, no second operator, and the
+    // secret is not shown again.
+    let out = admin(&create);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again["operator"]["id"], first["operator"]["id"]);
+    assert!(again["token"]["token"].is_null(), "{again}");
+    // Numbers for it, and their end moved a day ahead.
+    let acme = first["operator"]["id"].to_string();
+    let out = admin(&["assign", "--operator", &acme, "--resource", "prefix:3375"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let assignment: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tomorrow = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 86_400)
+        .to_string();
+    let out = admin(&[
+        "set-assignment-end",
+        "--assignment",
+        &assignment["id"].to_string(),
+        "--valid-to",
+        &tomorrow,
     ]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Acme Mobile"));
+    let moved: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(moved["assignment"]["valid_to"].to_string(), tomorrow);
     let out = admin(&[
         "create-operator",
         "--authority",

@@ -1,6 +1,7 @@
 //! `tsca serve --config FILE` as an operator runs it: a config with secrets in files, plain
 //! HTTP for the registry (as behind a TLS proxy), both parts in one process; ready, then a
-//! clean stop on SIGTERM. And a config error names the key.
+//! clean stop on SIGTERM. Then an OCSP-only node on the same database, holding the responder
+//! passphrase and no CA key. And a config error names the key.
 
 #![allow(clippy::unwrap_used)]
 
@@ -35,8 +36,14 @@ fn serve_from_a_config_file_then_stop_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let (registry, publication) = (free_port(), free_port());
     std::fs::write(dir.path().join("passphrase"), "a long enough passphrase\n").unwrap();
+    std::fs::write(
+        dir.path().join("responder-passphrase"),
+        "another long passphrase\n",
+    )
+    .unwrap();
     let config = format!(
-        "[database]\nurl = \"sqlite://{db}/tsca.db\"\n\n[keys]\npassphrase_file = \"{d}/passphrase\"\n\n\
+        "[database]\nurl = \"sqlite://{db}/tsca.db\"\n\n[keys]\npassphrase_file = \"{d}/passphrase\"\n\
+         responder_passphrase_file = \"{d}/responder-passphrase\"\n\n\
          [registry]\nlisten = \"127.0.0.1:{registry}\"\nplain_http = true\n\n\
          [publication]\nlisten = \"127.0.0.1:{publication}\"\nbase_url = \"http://127.0.0.1:{publication}\"\n",
         db = dir.path().display(),
@@ -44,10 +51,12 @@ fn serve_from_a_config_file_then_stop_on_sigterm() {
     );
     let path = dir.path().join("tsca.toml");
     std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tsca"))
+    let child = Command::new(env!("CARGO_BIN_EXE_tsca"))
         .args(["serve", "--config"])
         .arg(&path)
         .env("TSCA_LOG", "warn")
+        .env_remove("TSCA_KEY_PASSPHRASE")
+        .env_remove("TSCA_RESPONDER_KEY_PASSPHRASE")
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -67,6 +76,64 @@ fn serve_from_a_config_file_then_stop_on_sigterm() {
     let ocsp = get(publication, "/ocsp/not-base64!").unwrap();
     assert!(ocsp.contains("application/ocsp-response"), "{ocsp}");
 
+    stop(child);
+
+    // An OCSP-only node on the same database: with the CA-key passphrase it refuses to
+    // start, naming it; with the responder passphrase alone it serves.
+    let ocsp_only = format!(
+        "[database]\nurl = \"sqlite://{db}/tsca.db\"\n\n[keys]\n\
+         responder_passphrase_file = \"{d}/responder-passphrase\"\n\n\
+         [publication]\nlisten = \"127.0.0.1:{publication}\"\nbase_url = \"http://127.0.0.1:{publication}\"\n\n\
+         [services]\nrun = [\"ocsp\"]\n",
+        db = dir.path().display(),
+        d = dir.path().display()
+    );
+    let path = dir.path().join("ocsp.toml");
+    std::fs::write(&path, &ocsp_only).unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_tsca"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("TSCA_KEY_PASSPHRASE", "a long enough passphrase")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{text}");
+    assert!(
+        text.contains("must not hold the CA-key passphrase"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("a long enough passphrase"),
+        "the secret is never echoed: {text}"
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_tsca"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("TSCA_LOG", "warn")
+        .env_remove("TSCA_KEY_PASSPHRASE")
+        .env_remove("TSCA_RESPONDER_KEY_PASSPHRASE")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ready = loop {
+        if let Some(answer) = get(publication, "/readyz") {
+            break answer;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the OCSP-only node never became ready"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    let ocsp = get(publication, "/ocsp/not-base64!").unwrap();
+    assert!(ocsp.contains("application/ocsp-response"), "{ocsp}");
+    stop(child);
+}
+
+/// SIGTERM, then a clean exit within 30 s.
+fn stop(mut child: std::process::Child) {
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

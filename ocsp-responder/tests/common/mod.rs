@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
+use ca_core::csr::build_csr;
 use ca_core::issue::{issue, CertificateRequest, Issuer, IssuingAuthority};
 use ca_core::keys::{KeyAlgorithm, Signer, SoftwareKey};
 use ca_core::numbering::NumberingScope;
@@ -16,35 +17,91 @@ use ca_core::ocsp::{
 };
 use ca_core::profile::{Profile, Publication, SubjectName};
 use ca_core::x509::Certificate;
-use ca_service::{AuthorityRequest, Engine, EngineConfig, IssueRequest};
-use ca_store::{Actor, CertificateRecord, Store, Tier};
+use ca_service::{
+    AssignRequest, AuthorityRequest, Engine, EngineConfig, EnrolRequest, KeyPassphrases, KeyRing,
+    OperatorRequest, Principal, ResponderSet, SubjectFields,
+};
+use ca_store::{ApprovalPolicy, AuthorityId, CertificateRecord, ResponderAccess, Store, Tier};
 use der::asn1::OctetString;
 use der::Encode;
-use ocsp_responder::{OcspConfig, OcspService};
+use ocsp_responder::{OcspConfig, OcspService, OcspSources};
 use rand_core::OsRng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use x509_cert::ext::Extension;
 use x509_ocsp::{CertId, OcspRequest, Request, TbsRequest, Version};
+use zeroize::Zeroizing;
 
 /// The test PKI: offline root → regional CA "europe" (key held) → national CA "france" (key
-/// held) → operator certificates.
+/// held, approving within assignments) → an operator whose enrolments give the certificates.
 pub struct Pki {
     pub engine: Engine,
+    pub store: Store,
+    pub operator: Principal,
     pub root: Certificate,
     pub regional: Certificate,
     pub national: Certificate,
-    pub national_id: i64,
-    pub regional_id: i64,
+    pub national_id: AuthorityId,
+    pub regional_id: AuthorityId,
     pub dir: tempfile::TempDir,
 }
 
-fn actor() -> Actor {
-    Actor::cli("ocsp-test")
+pub const ADMIN: Principal = Principal::Local {
+    command: "ocsp-test",
+};
+pub const RESPONDER_PASSPHRASE: &[u8] = b"responder test passphrase";
+
+fn scope(entries: &[&str]) -> Vec<String> {
+    entries.iter().map(|e| (*e).to_owned()).collect()
 }
 
-fn scope(entries: &[&str]) -> NumberingScope {
-    NumberingScope::parse(entries.iter().copied()).unwrap()
+/// The passphrases of a CA node in these tests.
+pub fn passphrases() -> KeyPassphrases {
+    KeyPassphrases {
+        ca: Some(Zeroizing::new(b"ca test passphrase".to_vec())),
+        ocsp_responder: Some(Zeroizing::new(RESPONDER_PASSPHRASE.to_vec())),
+    }
+}
+
+/// An engine on `store` as the tests run it (fast key derivation).
+pub fn engine_on(store: Store, ocsp_validity: Duration) -> Engine {
+    Engine::new(
+        store,
+        passphrases(),
+        EngineConfig {
+            kdf_iterations: 1_000,
+            ocsp_validity,
+            ..EngineConfig::new("http://127.0.0.1:8080")
+        },
+    )
+}
+
+/// What a responder in the engine's own process uses.
+pub fn sources(engine: &Engine) -> OcspSources {
+    OcspSources {
+        reader: engine.reader().clone(),
+        responses: engine.ocsp_responses(),
+        responders: engine.responders().clone(),
+    }
+}
+
+/// What an OCSP-only node opens: its own connections, the responder passphrase and no
+/// CA key.
+pub async fn ocsp_only_sources(url: &str, ocsp_validity: Duration) -> OcspSources {
+    let access = ResponderAccess::open(url).await.unwrap();
+    let keys = KeyRing::new(
+        access.reader.clone(),
+        KeyPassphrases {
+            ca: None,
+            ocsp_responder: Some(Zeroizing::new(RESPONDER_PASSPHRASE.to_vec())),
+        },
+        1_000,
+    );
+    OcspSources {
+        responders: ResponderSet::new(access.reader.clone(), keys, ocsp_validity),
+        reader: access.reader,
+        responses: access.responses,
+    }
 }
 
 impl Pki {
@@ -71,15 +128,7 @@ impl Pki {
 
     async fn build(dir: tempfile::TempDir, url: &str, ocsp_validity: Duration) -> Pki {
         let store = Store::open(url).await.unwrap();
-        let engine = Engine::new(
-            store,
-            b"test passphrase",
-            EngineConfig {
-                kdf_iterations: 1_000,
-                ocsp_validity,
-                ..EngineConfig::new("http://127.0.0.1:8080")
-            },
-        );
+        let engine = engine_on(store.clone(), ocsp_validity);
         let root_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
         let root = issue(
             &CertificateRequest {
@@ -97,7 +146,7 @@ impl Pki {
         )
         .unwrap();
         let root_authority = engine
-            .register_root("root", root.der(), &actor())
+            .register_root(&ADMIN, "root", root.der())
             .await
             .unwrap();
 
@@ -105,23 +154,24 @@ impl Pki {
         let regional_scope = &["prefix:33", "prefix:44", "mcc:208", "spc:*"];
         let created = engine
             .create_authority(
-                &AuthorityRequest {
+                &ADMIN,
+                AuthorityRequest {
                     name: "europe".into(),
                     tier: Tier::Regional,
                     parent_id: root_authority.id,
                     scope: scope(regional_scope),
-                    subject: SubjectName::new(
-                        "tsca Test Regional CA",
-                        Some("Test Region"),
-                        Some("BE"),
-                    )
-                    .unwrap(),
-                    auto_approve: false,
+                    subject: SubjectFields {
+                        common_name: "tsca Test Regional CA".into(),
+                        organization: Some("Test Region".into()),
+                        country: Some("BE".into()),
+                    },
+                    approval: ApprovalPolicy::Manual,
                 },
-                &actor(),
+                None,
             )
             .await
-            .unwrap();
+            .unwrap()
+            .value;
         let csr = ca_core::csr::CheckedCsr::from_pem(created.csr_pem.unwrap().as_bytes()).unwrap();
         let root_issuing = IssuingAuthority::new(
             root.certificate().clone(),
@@ -138,7 +188,7 @@ impl Pki {
                 subject: SubjectName::new("tsca Test Regional CA", Some("Test Region"), Some("BE"))
                     .unwrap(),
                 public_key: csr.public_key().clone(),
-                scope: Some(scope(regional_scope)),
+                scope: Some(NumberingScope::parse(regional_scope.iter().copied()).unwrap()),
                 not_before: SystemTime::now() - Duration::from_secs(60),
                 validity: None,
             },
@@ -148,35 +198,75 @@ impl Pki {
         )
         .unwrap();
         let regional_authority = engine
-            .install_authority_certificate(created.authority.id, regional.der(), &actor())
+            .install_authority_certificate(&ADMIN, created.authority.id, regional.der())
             .await
             .unwrap();
 
         // The national CA, issued at once by the regional CA whose key is held here.
         let national = engine
             .create_authority(
-                &AuthorityRequest {
+                &ADMIN,
+                AuthorityRequest {
                     name: "france".into(),
                     tier: Tier::National,
                     parent_id: regional_authority.id,
                     scope: scope(&["prefix:33", "mcc:208", "spc:*"]),
-                    subject: SubjectName::new(
-                        "tsca Test National CA",
-                        Some("Test Regulator"),
-                        Some("FR"),
-                    )
-                    .unwrap(),
-                    auto_approve: false,
+                    subject: SubjectFields {
+                        common_name: "tsca Test National CA".into(),
+                        organization: Some("Test Regulator".into()),
+                        country: Some("FR".into()),
+                    },
+                    approval: ApprovalPolicy::WithinAssignments,
                 },
-                &actor(),
+                None,
             )
             .await
             .unwrap()
+            .value
             .authority;
         let national_cert =
             Certificate::from_der(national.certificate_der.as_ref().unwrap()).unwrap();
+
+        // The operator whose enrolments give the test certificates.
+        let operator = engine
+            .create_operator(
+                &ADMIN,
+                OperatorRequest {
+                    authority_id: national.id,
+                    name: "Test Telecom".into(),
+                    spc: Some("F0042".into()),
+                    country: "FR".into(),
+                },
+                None,
+            )
+            .await
+            .unwrap()
+            .value;
+        for resource in ["spc:F0042", "range:33612340000+10000", "plmn:208-01"] {
+            engine
+                .assign(
+                    &ADMIN,
+                    AssignRequest {
+                        operator_id: operator.operator.id,
+                        resource: resource.into(),
+                        valid_from: None,
+                        valid_to: None,
+                        ported_from: None,
+                    },
+                    None,
+                )
+                .await
+                .unwrap();
+        }
+        let principal = engine
+            .authenticate(operator.token.secret.unwrap().expose())
+            .await
+            .unwrap()
+            .unwrap();
         Pki {
             engine,
+            store,
+            operator: principal,
             root: root.certificate().clone(),
             regional: regional.certificate().clone(),
             national: national_cert,
@@ -186,49 +276,58 @@ impl Pki {
         }
     }
 
-    /// Issues an operator certificate under the national CA (with its first "good" response).
+    /// Issues an operator certificate under the national CA (with its first "good" response),
+    /// through an enrolment with a fresh key.
     pub async fn issue_operator(&self, name: &str) -> CertificateRecord {
         let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let csr = build_csr(&SubjectName::new(name, None, None).unwrap(), &key).unwrap();
         self.engine
-            .issue(
-                &IssueRequest {
-                    issuer_id: self.national_id,
-                    profile: Profile::Operator,
-                    subject: SubjectName::new(name, Some("Test Telecom"), Some("FR")).unwrap(),
-                    public_key: key.public_key().clone(),
-                    scope: Some(scope(&[
-                        "spc:F0042",
-                        "range:33612340000+10000",
-                        "plmn:208-01",
-                    ])),
-                    validity: None,
-                    operator_id: None,
-                    subject_authority_id: None,
-                    enrolment_id: None,
-                    key_id: None,
+            .enrol(
+                &self.operator,
+                EnrolRequest {
+                    csr_pem: ca_core::x509::pem_encode("CERTIFICATE REQUEST", &csr).unwrap(),
+                    scope: scope(&["spc:F0042", "range:33612340000+10000", "plmn:208-01"]),
+                    profile: None,
                 },
-                &actor(),
+                None,
             )
             .await
             .unwrap()
+            .value
+            .certificate
+            .unwrap()
+    }
+
+    /// Revokes a certificate through the gateway, as an admin.
+    pub async fn revoke(&self, record: &CertificateRecord, reason: &str) -> CertificateRecord {
+        self.engine
+            .revoke(&ADMIN, &record.fingerprint().unwrap(), reason, None)
+            .await
+            .unwrap()
+            .value
     }
 
     /// The national CA's current delegated responder certificate.
     pub async fn responder_cert(&self) -> Certificate {
-        let record = self
+        let records = self
             .engine
-            .store()
-            .current_certificate_for_authority(self.national_id, Profile::OcspResponder.name())
+            .reader()
+            .responder_certificates(self.national_id)
             .await
-            .unwrap()
             .unwrap();
-        Certificate::from_der(record.der.as_ref().unwrap()).unwrap()
+        Certificate::from_der(&records[0].issued.as_ref().unwrap().der).unwrap()
     }
 
     /// The CertID of `serial` under the national CA.
-    pub fn cert_id(&self, hash: CertIdHash, serial: &[u8]) -> CertIdKey {
+    pub fn cert_id(&self, hash: CertIdHash, serial: impl AsRef<[u8]>) -> CertIdKey {
         let hashes = IssuerHashes::new(&self.national).unwrap();
-        CertIdKey::new(hash, hashes.name_hash(hash), hashes.key_hash(hash), serial).unwrap()
+        CertIdKey::new(
+            hash,
+            hashes.name_hash(hash),
+            hashes.key_hash(hash),
+            serial.as_ref(),
+        )
+        .unwrap()
     }
 }
 
@@ -248,9 +347,12 @@ impl Drop for Running {
 }
 
 pub async fn start(pki: &Pki, config: OcspConfig) -> Running {
-    let service = OcspService::start(pki.engine.clone(), config)
-        .await
-        .unwrap();
+    start_with(sources(&pki.engine), config).await
+}
+
+/// A responder over `sources`, served by the hardened loop on 127.0.0.1:0.
+pub async fn start_with(sources: OcspSources, config: OcspConfig) -> Running {
+    let service = OcspService::start(sources, config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

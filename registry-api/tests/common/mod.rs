@@ -14,11 +14,15 @@ use ca_core::keys::{KeyAlgorithm, Signer, SoftwareKey};
 use ca_core::numbering::NumberingScope;
 use ca_core::profile::{Profile, Publication, SubjectName};
 use ca_core::x509::Certificate;
-use ca_service::{Engine, EngineConfig};
+use ca_service::{Engine, EngineConfig, KeyPassphrases, Principal, TokenRequest};
 use ca_store::testing::TestDatabase;
-use ca_store::{Actor, NewApiToken, Role, Store};
+use ca_store::{Store, TokenGrant};
 use rand_core::OsRng;
-use registry_api::{auth, router, AppState, RegistryConfig};
+use registry_api::{router, AppState, RegistryConfig};
+use zeroize::Zeroizing;
+
+/// The command line of a CA node, for what the tests set up outside the API.
+pub const LOCAL: Principal = Principal::Local { command: "test" };
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -36,16 +40,40 @@ pub struct Harness {
     _db: TestDatabase,
 }
 
-/// The engine the tests run: the test passphrase, a fast key-derivation setting.
+/// The engine the tests run: the test passphrases, a fast key-derivation setting.
 pub fn engine(store: Store) -> Engine {
     Engine::new(
         store,
-        b"test passphrase",
+        KeyPassphrases {
+            ca: Some(Zeroizing::new(b"test passphrase".to_vec())),
+            ocsp_responder: Some(Zeroizing::new(b"test responder passphrase".to_vec())),
+        },
         EngineConfig {
             kdf_iterations: 1_000,
             ..EngineConfig::new("http://127.0.0.1:8080")
         },
     )
+}
+
+/// A token created outside the API (as `tsca bootstrap` or the quickstart would), and its
+/// secret.
+pub async fn token_for(engine: &Engine, grant: TokenGrant, label: &str) -> String {
+    engine
+        .create_token(
+            &LOCAL,
+            TokenRequest {
+                grant,
+                label: Some(label.into()),
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .value
+        .secret
+        .unwrap()
+        .expose()
+        .to_owned()
 }
 
 /// [`harness_with`] the default settings.
@@ -73,24 +101,10 @@ pub async fn harness_with(db: TestDatabase, config: RegistryConfig) -> Harness {
     )
     .unwrap();
     engine
-        .register_root("root", root.der(), &Actor::cli("test"))
+        .register_root(&LOCAL, "root", root.der())
         .await
         .unwrap();
-    let (secret, hash) = auth::new_token();
-    engine
-        .store()
-        .create_token(
-            &NewApiToken {
-                token_hash: hash,
-                role: Role::RootAdmin,
-                authority_id: None,
-                operator_id: None,
-                label: "test root admin".into(),
-            },
-            &Actor::cli("test"),
-        )
-        .await
-        .unwrap();
+    let secret = token_for(&engine, TokenGrant::RootAdmin, "test root admin").await;
     let state = AppState::new(engine, config).await.unwrap();
     Harness {
         state,

@@ -1,0 +1,118 @@
+//! The public repository: what relying parties fetch without credentials (chains, CRLs, CA
+//! certificates, trust anchors). Read-only, so every node serves it, OCSP-only nodes
+//! included; CRLs are published by the gateway on CA nodes and only read here.
+
+use ca_core::ident::Fingerprint;
+use ca_core::x509::Certificate;
+use ca_store::{
+    Authority, AuthorityId, AuthorityStatus, CertificateRecord, CrlRecord, StoreReader, Tier,
+};
+
+use crate::error::{ServiceError, ServiceResult};
+
+/// The certificates from authority `id` up to its root (inclusive), child first.
+pub async fn chain_certificates(
+    reader: &StoreReader,
+    mut id: Option<AuthorityId>,
+) -> ServiceResult<Vec<Certificate>> {
+    let mut chain = Vec::new();
+    while let Some(current) = id {
+        let authority = reader.authority(current).await?;
+        let der = authority
+            .certificate_der
+            .ok_or_else(|| ServiceError::NotFound {
+                what: "certificate of authority",
+                key: authority.name.clone(),
+            })?;
+        chain.push(Certificate::from_der(&der)?);
+        id = authority.parent_id;
+        if chain.len() > 8 {
+            return Err(ServiceError::internal("authority hierarchy deeper than 8"));
+        }
+    }
+    Ok(chain)
+}
+
+/// The read-only repository over a store.
+#[derive(Clone, Debug)]
+pub struct Repository {
+    reader: StoreReader,
+}
+
+impl Repository {
+    /// The repository over `reader`.
+    pub fn new(reader: StoreReader) -> Self {
+        Self { reader }
+    }
+
+    /// The store it reads.
+    pub fn reader(&self) -> &StoreReader {
+        &self.reader
+    }
+
+    /// The PEM chain served for a certificate: the certificate, then its issuers up to but
+    /// excluding the root (relying parties hold the root as a trust anchor).
+    pub async fn chain(
+        &self,
+        fingerprint: &Fingerprint,
+    ) -> ServiceResult<(CertificateRecord, String)> {
+        let record = self.reader.certificate_by_fingerprint(fingerprint).await?;
+        let issued = record
+            .issued
+            .as_ref()
+            .ok_or_else(|| ServiceError::NotFound {
+                what: "certificate",
+                key: fingerprint.to_string(),
+            })?;
+        let mut pem = ca_core::x509::pem_encode("CERTIFICATE", &issued.der)?;
+        let chain = chain_certificates(&self.reader, Some(record.issuer_id)).await?;
+        let without_root = chain.len().saturating_sub(1);
+        for cert in chain.iter().take(without_root) {
+            pem.push_str(&cert.to_pem()?);
+        }
+        Ok((record, pem))
+    }
+
+    /// The current CRL of an authority held online.
+    pub async fn crl(&self, authority_name: &str) -> ServiceResult<CrlRecord> {
+        let authority = self.reader.authority_by_name(authority_name).await?;
+        if !authority.is_online() {
+            return Err(ServiceError::NotFound {
+                what: "CRL of offline authority",
+                key: format!("{authority_name} (its CRL is published by its ceremony, not here)"),
+            });
+        }
+        self.reader
+            .latest_crl(authority.id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound {
+                what: "CRL of authority",
+                key: format!(
+                    "{authority_name} (not published yet; the CA node publishes it within seconds)"
+                ),
+            })
+    }
+
+    /// An authority's certificate (DER), for AIA caIssuers.
+    pub async fn ca_certificate(&self, authority_name: &str) -> ServiceResult<Vec<u8>> {
+        self.reader
+            .authority_by_name(authority_name)
+            .await?
+            .certificate_der
+            .ok_or_else(|| ServiceError::NotFound {
+                what: "certificate of authority",
+                key: format!("{authority_name} (it has none yet)"),
+            })
+    }
+
+    /// The active roots.
+    pub async fn trust_anchors(&self) -> ServiceResult<Vec<Authority>> {
+        Ok(self
+            .reader
+            .authorities()
+            .await?
+            .into_iter()
+            .filter(|a| a.tier == Tier::Root && a.status == AuthorityStatus::Active)
+            .collect())
+    }
+}

@@ -1,0 +1,144 @@
+//! `/v1/authorities`: sub-CAs, their certificates and their admin tokens.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use ca_service::{AuthorityRequest, SubjectFields, TokenRequest};
+use ca_store::{ApprovalPolicy, AuthorityId, Tier, TokenGrant};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{render, respond, Body};
+use crate::auth::{Caller, Idempotency};
+use crate::extract::{OptionalBody, Path};
+use crate::problem::{ApiResult, Problem};
+use crate::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SubjectIn {
+    common_name: String,
+    organization: Option<String>,
+    country: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuthorityIn {
+    name: String,
+    tier: Tier,
+    parent_id: AuthorityId,
+    scope: Vec<String>,
+    subject: SubjectIn,
+    #[serde(default)]
+    auto_approve: bool,
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    idempotency: Idempotency,
+    Body(body): Body<AuthorityIn>,
+) -> ApiResult<Response> {
+    let answer = state
+        .engine
+        .create_authority(
+            &who,
+            AuthorityRequest {
+                name: body.name,
+                tier: body.tier,
+                parent_id: body.parent_id,
+                scope: body.scope,
+                subject: SubjectFields {
+                    common_name: body.subject.common_name,
+                    organization: body.subject.organization,
+                    country: body.subject.country,
+                },
+                approval: if body.auto_approve {
+                    ApprovalPolicy::WithinAssignments
+                } else {
+                    ApprovalPolicy::Manual
+                },
+            },
+            idempotency.key(),
+        )
+        .await?;
+    let created = &answer.value;
+    let mut body = render::authority(&created.authority);
+    if let Some(csr) = &created.csr_pem {
+        body["csr_pem"] = json!(csr);
+        body["next_step"] = json!(format!(
+            "have the parent's offline key sign this CSR (tsca ceremony sign-subca), then PUT the certificate to /v1/authorities/{}/certificate",
+            created.authority.id
+        ));
+    }
+    Ok(respond(StatusCode::CREATED, &answer, body))
+}
+
+pub(crate) async fn list(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Value>> {
+    let all = state.engine.authorities().await?;
+    Ok(Json(
+        json!({"authorities": all.iter().map(render::authority).collect::<Vec<_>>()}),
+    ))
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<AuthorityId>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(render::authority(&state.engine.authority(id).await?)))
+}
+
+pub(crate) async fn install_certificate(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<AuthorityId>,
+    body: String,
+) -> ApiResult<Json<Value>> {
+    let certs = ca_core::x509::Certificate::load_pem_chain(body.as_bytes())
+        .map_err(|e| Problem::bad_request("body", format!("expected the PEM certificate: {e}")))?;
+    let first = certs
+        .first()
+        .ok_or_else(|| Problem::bad_request("body", "no certificate in the body"))?
+        .to_der()
+        .map_err(|e| Problem::bad_request("body", e.to_string()))?;
+    let installed = state
+        .engine
+        .install_authority_certificate(&who, id, &first)
+        .await?;
+    Ok(Json(render::authority(&installed)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TokenIn {
+    #[serde(default)]
+    pub(crate) label: Option<String>,
+}
+
+pub(crate) async fn create_token(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    idempotency: Idempotency,
+    Path(id): Path<AuthorityId>,
+    OptionalBody(body): OptionalBody<TokenIn>,
+) -> ApiResult<Response> {
+    let answer = state
+        .engine
+        .create_token(
+            &who,
+            TokenRequest {
+                grant: TokenGrant::AuthorityAdmin(id),
+                label: body.and_then(|b| b.label),
+            },
+            idempotency.key(),
+        )
+        .await?;
+    Ok(respond(
+        StatusCode::CREATED,
+        &answer,
+        render::issued_token(&answer.value),
+    ))
+}

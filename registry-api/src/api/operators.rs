@@ -1,0 +1,117 @@
+//! `/v1/operators` and `/v1/tokens`: operators, their tokens, and token revocation.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use ca_service::{OperatorRequest, TokenRequest};
+use ca_store::{AuthorityId, OperatorId, TokenGrant, TokenId};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::authorities::TokenIn;
+use super::{render, respond, Body};
+use crate::auth::{Caller, Idempotency};
+use crate::extract::{OptionalBody, Path, Query};
+use crate::problem::ApiResult;
+use crate::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OperatorIn {
+    authority_id: AuthorityId,
+    name: String,
+    spc: Option<String>,
+    country: String,
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    idempotency: Idempotency,
+    Body(body): Body<OperatorIn>,
+) -> ApiResult<Response> {
+    let answer = state
+        .engine
+        .create_operator(
+            &who,
+            OperatorRequest {
+                authority_id: body.authority_id,
+                name: body.name,
+                spc: body.spc,
+                country: body.country,
+            },
+            idempotency.key(),
+        )
+        .await?;
+    let created = &answer.value;
+    let body = json!({"operator": render::operator(&created.operator), "token": render::issued_token(&created.token)});
+    Ok(respond(StatusCode::CREATED, &answer, body))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct OperatorQuery {
+    authority_id: Option<AuthorityId>,
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Query(query): Query<OperatorQuery>,
+) -> ApiResult<Json<Value>> {
+    let visible = state.engine.operators(&who, query.authority_id).await?;
+    Ok(Json(
+        json!({"operators": visible.iter().map(render::operator).collect::<Vec<_>>()}),
+    ))
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<OperatorId>,
+) -> ApiResult<Json<Value>> {
+    let (operator, assignments) = state.engine.operator(&who, id).await?;
+    Ok(Json(json!({"operator": render::operator(&operator),
+        "assignments": assignments.iter().map(render::assignment).collect::<Vec<_>>()})))
+}
+
+pub(crate) async fn create_token(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    idempotency: Idempotency,
+    Path(id): Path<OperatorId>,
+    OptionalBody(body): OptionalBody<TokenIn>,
+) -> ApiResult<Response> {
+    let label = body.and_then(|b| b.label);
+    let answer = state
+        .engine
+        .create_token(
+            &who,
+            TokenRequest {
+                grant: TokenGrant::Operator(id),
+                label,
+            },
+            idempotency.key(),
+        )
+        .await?;
+    Ok(respond(
+        StatusCode::CREATED,
+        &answer,
+        render::issued_token(&answer.value),
+    ))
+}
+
+pub(crate) async fn revoke_token(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    idempotency: Idempotency,
+    Path(id): Path<TokenId>,
+) -> ApiResult<Response> {
+    let answer = state
+        .engine
+        .revoke_token(&who, id, idempotency.key())
+        .await?;
+    let token = &answer.value;
+    let body = json!({"id": token.id, "revoked_at": token.revoked_at.map(|t| t.as_second())});
+    Ok(respond(StatusCode::OK, &answer, body))
+}
