@@ -9,7 +9,9 @@
 //!   what its operator holds until its notAfter (`coverage.rs`).
 
 use ca_core::numbering::{NumberingResource, NumberingScope};
-use ca_store::{Assignment, AssignmentId, CertificateRecord, NewAssignment, OperatorId};
+use ca_store::{
+    Assignment, AssignmentId, CertificateId, CertificateRecord, NewAssignment, OperatorId,
+};
 use jiff::Timestamp;
 use serde_json::json;
 
@@ -88,7 +90,6 @@ impl Engine {
         }
         let now = self.now();
         let valid_from = request.valid_from.unwrap_or(now);
-        check_end(valid_from, request.valid_to, now)?;
         let prepared = match request.ported_from {
             Some(donor) => self.prepare_for_operator(donor).await?,
             None => Default::default(),
@@ -100,19 +101,14 @@ impl Engine {
             .begin_once(now, who, key, "assignment.create", &canonical)
             .await?
         {
-            Begun::Replay(Produced::Assignment(id)) => {
-                return Ok(Answer::replayed(AssignmentChange {
-                    assignment: self.reader().assignment(id).await?,
-                    revoked: Vec::new(),
-                }))
+            Begun::Replay(Produced::Assignment(id, revoked)) => {
+                return self.replay_change(id, &revoked).await
             }
-            Begun::Replay(other) => {
-                return Err(ServiceError::internal(format!(
-                    "assignment key recorded {other:?}"
-                )))
-            }
+            Begun::Replay(other) => return Err(unexpected(&other)),
             Begun::Fresh(tx, claim) => (tx, claim),
         };
+        // After the key lookup: a replay answers what was done even once its end has passed.
+        check_end(valid_from, request.valid_to, now)?;
         // Checked inside the transaction, which holds the audit head: no writer can add a
         // clashing assignment between this check and the insert.
         let overlapping = tx.assignments_overlapping(&resource).await?;
@@ -179,7 +175,7 @@ impl Engine {
             }
             None => Vec::new(),
         };
-        record(claim, &mut tx, Produced::Assignment(assignment.id)).await?;
+        record(claim, &mut tx, produced(assignment.id, &revoked)).await?;
         tx.commit().await?;
         self.publish_crls(revoked.iter().map(|c| c.issuer_id)).await;
         Ok(Answer::fresh(AssignmentChange {
@@ -210,7 +206,10 @@ impl Engine {
             )
             .await?
         {
-            Begun::Replay(_) => return self.replay_change(id).await,
+            Begun::Replay(Produced::Assignment(id, revoked)) => {
+                return self.replay_change(id, &revoked).await
+            }
+            Begun::Replay(other) => return Err(unexpected(&other)),
             Begun::Fresh(tx, claim) => (tx, claim),
         };
         let actor = who.actor();
@@ -218,7 +217,7 @@ impl Engine {
         let revoked = self
             .revoke_misfits(&mut tx, assignment.operator_id, &prepared, &actor)
             .await?;
-        record(claim, &mut tx, Produced::Assignment(id)).await?;
+        record(claim, &mut tx, produced(id, &revoked)).await?;
         tx.commit().await?;
         self.publish_crls(revoked.iter().map(|c| c.issuer_id)).await;
         Ok(Answer::fresh(AssignmentChange {
@@ -241,14 +240,16 @@ impl Engine {
             .require_admin_of(who, current.authority_id)
             .await?;
         let now = self.now();
-        check_end(current.valid_from, valid_to, now)?;
         let prepared = self.prepare_for_operator(current.operator_id).await?;
         let canonical = json!({"assignment": id, "valid_to": valid_to.map(|t| t.as_second())});
         let (mut tx, claim) = match self
             .begin_once(now, who, key, "assignment.change-end", &canonical)
             .await?
         {
-            Begun::Replay(_) => return self.replay_change(id).await,
+            Begun::Replay(Produced::Assignment(id, revoked)) => {
+                return self.replay_change(id, &revoked).await
+            }
+            Begun::Replay(other) => return Err(unexpected(&other)),
             Begun::Fresh(tx, claim) => (tx, claim),
         };
         let current = tx.assignment(id).await?;
@@ -257,11 +258,13 @@ impl Engine {
                 "assignment {id} is withdrawn"
             )));
         }
+        check_end(current.valid_from, valid_to, now)?;
+        // The operator's own other assignments clash too: one resource is held once.
         if let Some(clash) = tx
             .assignments_overlapping(&current.resource)
             .await?
             .iter()
-            .filter(|a| a.id != id && a.operator_id != current.operator_id)
+            .filter(|a| a.id != id)
             .filter(|a| a.ported_from != Some(current.operator_id))
             .find(|a| a.overlaps_time(current.valid_from, valid_to))
         {
@@ -279,7 +282,7 @@ impl Engine {
         let revoked = self
             .revoke_misfits(&mut tx, assignment.operator_id, &prepared, &actor)
             .await?;
-        record(claim, &mut tx, Produced::Assignment(id)).await?;
+        record(claim, &mut tx, produced(id, &revoked)).await?;
         tx.commit().await?;
         self.publish_crls(revoked.iter().map(|c| c.issuer_id)).await;
         Ok(Answer::fresh(AssignmentChange {
@@ -288,12 +291,33 @@ impl Engine {
         }))
     }
 
-    async fn replay_change(&self, id: AssignmentId) -> ServiceResult<Answer<AssignmentChange>> {
+    /// The answer of an earlier request with the same key: the assignment and the
+    /// certificates it revoked, as they are now.
+    async fn replay_change(
+        &self,
+        id: AssignmentId,
+        revoked: &[CertificateId],
+    ) -> ServiceResult<Answer<AssignmentChange>> {
+        let mut certificates = Vec::with_capacity(revoked.len());
+        for certificate in revoked {
+            certificates.push(self.reader().certificate(*certificate).await?);
+        }
         Ok(Answer::replayed(AssignmentChange {
             assignment: self.reader().assignment(id).await?,
-            revoked: Vec::new(),
+            revoked: certificates,
         }))
     }
+}
+
+/// What an assignment operation records against its Idempotency-Key.
+fn produced(id: AssignmentId, revoked: &[CertificateRecord]) -> Produced {
+    Produced::Assignment(id, revoked.iter().map(|c| c.id).collect())
+}
+
+fn unexpected(other: &Produced) -> ServiceError {
+    ServiceError::internal(format!(
+        "an assignment's Idempotency-Key recorded {other:?}"
+    ))
 }
 
 /// An assignment ends after it starts, and in the future.

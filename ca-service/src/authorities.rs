@@ -226,6 +226,9 @@ impl Engine {
         } else {
             Some(build_csr(&subject, generated.signer()).map_err(ServiceError::internal)?)
         };
+        if parent_online {
+            self.warm_issuer_key(parent.id).await;
+        }
         let now = self.now();
         let (mut tx, claim) = match self
             .begin_once(now, who, key, "authority.create", &canonical)

@@ -222,6 +222,21 @@ impl Engine {
         }
     }
 
+    /// Opens (decrypts) an authority's CA key ahead of a transaction that will sign with it,
+    /// so that the seconds of PBKDF2 on a cold cache are not spent holding the audit head.
+    /// Only a warm-up: any failure is met again, and reported, by the transaction's own
+    /// [`Engine::issuing_authority`] on its consistent read.
+    pub(crate) async fn warm_issuer_key(&self, authority_id: AuthorityId) {
+        let Ok(authority) = self.reader().authority(authority_id).await else {
+            return;
+        };
+        if let Some(key_id) = authority.key_id {
+            if let Err(e) = self.inner.keys.open(key_id, KeyPurpose::Ca).await {
+                tracing::debug!(authority = %authority_id, error = %e, "CA key not opened ahead");
+            }
+        }
+    }
+
     /// The issuing view of an active authority whose key this service holds, with its key.
     pub(crate) async fn issuing_authority(
         &self,

@@ -108,6 +108,9 @@ impl Engine {
         let public_key = KeyFingerprint::of_spki(csr.public_key())
             .map_err(|e| ServiceError::invalid("csr", e))?;
         let canonical = json!({"csr": hex::encode(csr.der()), "scope": scope.to_string(), "profile": profile.name()});
+        if let Ok(operator) = self.reader().operator(operator_id).await {
+            self.warm_issuer_key(operator.authority_id).await;
+        }
         let now = self.now();
         let (mut tx, claim) = match self
             .begin_once(now, who, key, "enrolment.create", &canonical)
@@ -119,12 +122,7 @@ impl Engine {
             Begun::Fresh(tx, claim) => (tx, claim),
         };
         let operator = tx.operator(operator_id).await?;
-        if operator.status != OperatorStatus::Active {
-            return Err(ServiceError::refused(
-                Rule::OperatorSuspended,
-                format!("operator {} is suspended", operator.id),
-            ));
-        }
+        require_active(&operator)?;
         let holdings = tx.holdings(operator_id).await?;
         let valid_before = coverage::require(&holdings, &scope, now)?;
         key_policy::check(
@@ -235,6 +233,7 @@ impl Engine {
             .await?;
         let csr = CheckedCsr::from_der(&enrolment.csr_der).map_err(ServiceError::internal)?;
         let public_key = KeyFingerprint::of_spki(csr.public_key())?;
+        self.warm_issuer_key(enrolment.authority_id).await;
         let now = self.now();
         let (mut tx, claim) = match self
             .begin_once(
@@ -261,6 +260,7 @@ impl Engine {
             )));
         }
         let operator = tx.operator(enrolment.operator_id).await?;
+        require_active(&operator)?;
         let holdings = tx.holdings(operator.id).await?;
         let valid_before = coverage::require(&holdings, &enrolment.requested_scope, now)?;
         key_policy::check(
@@ -367,6 +367,8 @@ impl Engine {
         id: EnrolmentId,
     ) -> ServiceResult<Option<CertificateRecord>> {
         let actor = Actor::system();
+        let authority = self.reader().enrolment(id).await?.authority_id;
+        self.warm_issuer_key(authority).await;
         let now = self.now();
         let mut tx = self.begin_write(now).await?;
         let enrolment = tx.enrolment(id).await?;
@@ -378,12 +380,7 @@ impl Engine {
         let attempt: ServiceResult<Reserved> = async {
             let csr = CheckedCsr::from_der(&enrolment.csr_der).map_err(ServiceError::internal)?;
             let operator = tx.operator(enrolment.operator_id).await?;
-            if operator.status != OperatorStatus::Active {
-                return Err(ServiceError::refused(
-                    Rule::OperatorSuspended,
-                    format!("operator {} is suspended", operator.id),
-                ));
-            }
+            require_active(&operator)?;
             let holdings = tx.holdings(operator.id).await?;
             let valid_before = coverage::require(&holdings, &enrolment.requested_scope, now)?;
             let public_key = KeyFingerprint::of_spki(csr.public_key())?;
@@ -405,8 +402,14 @@ impl Engine {
                 tracing::info!(enrolment = %id, certificate = %record.id, "interrupted enrolment finished");
                 Ok(Some(record))
             }
-            Err(refusal @ (ServiceError::Refused { .. } | ServiceError::OutOfScope { .. })) => {
-                // Nothing was written by the attempt's reads; start clean for the failure.
+            Err(
+                refusal @ (ServiceError::Refused { .. }
+                | ServiceError::OutOfScope { .. }
+                | ServiceError::Invalid { .. }),
+            ) => {
+                // The attempt may have written before it was refused: roll it back and fail
+                // the enrolment in a transaction of its own, conditional on no certificate
+                // having been reserved for it meanwhile.
                 drop(tx);
                 let mut tx = self.begin_write(self.now()).await?;
                 let reason =
@@ -420,4 +423,19 @@ impl Engine {
             Err(other) => Err(other),
         }
     }
+}
+
+/// Only an active operator enrols or is certified.
+fn require_active(operator: &Operator) -> ServiceResult<()> {
+    if operator.status == OperatorStatus::Active {
+        return Ok(());
+    }
+    Err(ServiceError::refused(
+        Rule::OperatorSuspended,
+        format!(
+            "operator {} is {}, so it cannot enrol; ask the administrators of its authority, who \
+             decide when it may enrol again",
+            operator.id, operator.status
+        ),
+    ))
 }

@@ -9,7 +9,7 @@ use std::fmt;
 use std::time::Duration;
 
 use ca_core::numbering::NumberingResource;
-use ca_store::{KeyId, StoreError, WriteOutcome};
+use ca_store::{CertificateId, EnrolmentId, KeyId, KeyPurpose, StoreError, WriteOutcome};
 
 /// A named policy rule. The name appears in the error (and in problem+json as `rule`), so an
 /// operator can look it up in docs/architecture.md ("Rules").
@@ -83,6 +83,16 @@ pub enum Outcome {
     /// The outcome is unknown (the connection failed while committing, or after a first step
     /// committed): retry with the same Idempotency-Key to learn it without doing it twice.
     Unknown,
+}
+
+impl Outcome {
+    /// In words, for messages and logs.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NothingChanged => "nothing was changed",
+            Self::Unknown => "the change may or may not have been applied",
+        }
+    }
 }
 
 /// A record that a conflict is about.
@@ -177,8 +187,30 @@ pub enum ServiceError {
         /// Why (never the passphrase).
         reason: String,
     },
+    /// This node holds no passphrase for keys of this purpose, so it can neither create nor
+    /// open them: a configuration gap of the node, not of the request.
+    #[error("this node holds no passphrase for {purpose} keys")]
+    NoPassphrase {
+        /// The purpose whose passphrase is missing.
+        purpose: KeyPurpose,
+    },
+    /// An issuance stopped after its reservation committed (commit (a) of docs/issuance.md):
+    /// the enrolment is recorded and its serial reserved, but the certificate was not stored.
+    /// Maintenance finishes the enrolment with a new serial, or fails it with the reason.
+    #[error(
+        "issuance of certificate {certificate}{} stopped after its reservation: {cause}",
+        .enrolment.map_or(String::new(), |e| format!(" (enrolment {e})"))
+    )]
+    Interrupted {
+        /// The reserved certificate (maintenance revokes its serial).
+        certificate: CertificateId,
+        /// The enrolment it answers, when there is one.
+        enrolment: Option<EnrolmentId>,
+        /// What stopped it, for the log.
+        cause: Box<ServiceError>,
+    },
     /// The database is unavailable; the outcome says whether anything changed.
-    #[error("the database is unavailable ({outcome:?}): {detail}")]
+    #[error("the database is unavailable ({}): {detail}", .outcome.describe())]
     Unavailable {
         /// Whether anything changed.
         outcome: Outcome,
@@ -268,15 +300,17 @@ impl ServiceError {
         }
     }
 
-    /// The same error after a first step of the operation committed: what was "nothing
-    /// changed" is now "partly done", so the outcome becomes unknown to the caller.
-    pub(crate) fn after_first_commit(self) -> Self {
-        match self {
-            Self::Unavailable { detail, .. } => Self::Unavailable {
-                outcome: Outcome::Unknown,
-                detail,
-            },
-            other => other,
+    /// The error of an issuance that stopped after its reservation committed: whatever it
+    /// was, the caller now holds a recorded operation that maintenance will finish.
+    pub(crate) fn after_reservation(
+        self,
+        certificate: CertificateId,
+        enrolment: Option<EnrolmentId>,
+    ) -> Self {
+        Self::Interrupted {
+            certificate,
+            enrolment,
+            cause: Box::new(self),
         }
     }
 }

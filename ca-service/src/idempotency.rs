@@ -64,7 +64,7 @@ impl fmt::Display for IdempotencyKey {
 }
 
 /// What an operation produced, as recorded against its key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Produced {
     /// An authority was created.
     Authority(AuthorityId),
@@ -72,8 +72,9 @@ pub enum Produced {
     Operator(OperatorId, TokenId),
     /// A token was created or revoked.
     Token(TokenId),
-    /// An assignment was created or changed.
-    Assignment(AssignmentId),
+    /// An assignment was created or changed, and these certificates were revoked with it
+    /// (so that a replay answers with the same list).
+    Assignment(AssignmentId, Vec<CertificateId>),
     /// An enrolment was received or decided.
     Enrolment(EnrolmentId),
     /// A certificate was revoked.
@@ -81,12 +82,15 @@ pub enum Produced {
 }
 
 impl Produced {
-    fn to_text(self) -> String {
+    fn to_text(&self) -> String {
         match self {
             Self::Authority(id) => format!("authority:{id}"),
             Self::Operator(id, token) => format!("operator:{id}:{token}"),
             Self::Token(id) => format!("token:{id}"),
-            Self::Assignment(id) => format!("assignment:{id}"),
+            Self::Assignment(id, revoked) => {
+                let revoked: Vec<String> = revoked.iter().map(ToString::to_string).collect();
+                format!("assignment:{id}:{}", revoked.join(","))
+            }
             Self::Enrolment(id) => format!("enrolment:{id}"),
             Self::Certificate(id) => format!("certificate:{id}"),
         }
@@ -103,7 +107,22 @@ impl Produced {
             Some("authority") => Self::Authority(AuthorityId(id(1)?)),
             Some("operator") => Self::Operator(OperatorId(id(1)?), TokenId(id(2)?)),
             Some("token") => Self::Token(TokenId(id(1)?)),
-            Some("assignment") => Self::Assignment(AssignmentId(id(1)?)),
+            Some("assignment") => Self::Assignment(
+                AssignmentId(id(1)?),
+                // Absent in records written before revocations were kept with the key.
+                match parts.get(2).copied() {
+                    None | Some("") => Vec::new(),
+                    Some(list) => list
+                        .split(',')
+                        .map(|c| c.parse().map(CertificateId))
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| {
+                            ServiceError::internal(format!(
+                                "unreadable idempotency result {text:?}"
+                            ))
+                        })?,
+                },
+            ),
             Some("enrolment") => Self::Enrolment(EnrolmentId(id(1)?)),
             Some("certificate") => Self::Certificate(CertificateId(id(1)?)),
             _ => {

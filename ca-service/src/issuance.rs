@@ -53,6 +53,7 @@ pub(crate) struct CertificateOrder {
 /// A reserved certificate: recorded (S1), not yet signed.
 pub(crate) struct Reserved {
     pub(crate) id: CertificateId,
+    enrolment: Option<EnrolmentId>,
     issuer_id: AuthorityId,
     serial: Serial,
     linted: LintedTbs,
@@ -217,6 +218,7 @@ impl Engine {
             let id = tx.reserve_certificate(&reservation, actor).await?;
             return Ok(Reserved {
                 id,
+                enrolment: order.enrolment,
                 issuer_id: issuer.id,
                 serial,
                 linted,
@@ -302,23 +304,24 @@ impl Engine {
     }
 
     /// [`Engine::complete_reserved`] on a task of its own: a caller that goes away does not
-    /// cancel it. Errors are reported as "partly done" (the reservation committed).
+    /// cancel it. Errors are reported as [`ServiceError::Interrupted`] (the reservation committed).
     pub(crate) async fn finish(
         &self,
         reserved: Reserved,
         actor: Actor,
     ) -> ServiceResult<CertificateRecord> {
         let engine = self.clone();
-        let id = reserved.id;
+        let (id, enrolment) = (reserved.id, reserved.enrolment);
         let result =
             tokio::spawn(async move { engine.complete_reserved(reserved, &actor, true).await })
                 .await
                 .map_err(ServiceError::from)
                 .and_then(|r| r);
         result.map_err(|e| {
-            tracing::warn!(certificate = %id, error = %e,
-                "issuance stopped after the reservation; the reconciler will revoke the serial");
-            e.after_first_commit()
+            tracing::warn!(certificate = %id, enrolment = ?enrolment, error = %e,
+                "issuance stopped after the reservation; maintenance revokes the serial and \
+                 finishes or fails the enrolment");
+            e.after_reservation(id, enrolment)
         })
     }
 }

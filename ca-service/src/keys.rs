@@ -145,11 +145,6 @@ impl KeyRing {
         }
     }
 
-    /// Whether this node can open keys of `purpose`.
-    pub fn holds(&self, purpose: KeyPurpose) -> bool {
-        self.inner.passphrases.for_purpose(purpose).is_some()
-    }
-
     fn cached(&self, id: KeyId) -> Option<Arc<KeyHandle>> {
         self.inner
             .open
@@ -181,10 +176,7 @@ impl KeyRing {
             .passphrases
             .for_purpose(purpose)
             .cloned()
-            .ok_or_else(|| ServiceError::KeyUnavailable {
-                key: id,
-                reason: format!("this node holds no passphrase for {purpose} keys"),
-            })?;
+            .ok_or(ServiceError::NoPassphrase { purpose })?;
         let pem = match stored.storage {
             KeyStorage::Pkcs8Encrypted(pem) => pem,
             KeyStorage::Hsm(_) => {
@@ -223,11 +215,7 @@ impl KeyRing {
             .passphrases
             .for_purpose(purpose)
             .cloned()
-            .ok_or_else(|| {
-                ServiceError::internal(format!(
-                    "this node holds no passphrase for {purpose} keys and cannot create one"
-                ))
-            })?;
+            .ok_or(ServiceError::NoPassphrase { purpose })?;
         let iterations = self.inner.kdf_iterations;
         let (key, pem) = tokio::task::spawn_blocking(move || -> ServiceResult<_> {
             let key = SoftwareKey::generate(algorithm)?;

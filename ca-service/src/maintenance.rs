@@ -190,49 +190,91 @@ impl Engine {
         orphans.dedup_by_key(|r| r.id);
         let mut issuers = Vec::new();
         for orphan in orphans {
-            let responder = self.prepared_responder(orphan.issuer_id).await;
-            let now = self.now();
-            let reason = RevocationReason::CessationOfOperation;
-            let response = responder
-                .map(|r| {
-                    r.pre_sign(
-                        &orphan.serial,
-                        &revoked_status(now, reason),
-                        now,
-                        self.config().ocsp_validity,
-                    )
-                })
-                .transpose()?;
-            let mut tx = self.begin_write(now).await?;
-            if tx
-                .abandon_reservation(orphan.id, response.as_ref(), &Actor::system())
-                .await?
-            {
-                tx.commit().await?;
-                tracing::warn!(certificate = %orphan.id, serial = %orphan.serial,
-                    owner = ?orphan.reserved_by, "orphaned reservation abandoned: serial revoked (cessationOfOperation)");
-                report.abandoned.push(orphan.id);
-                issuers.push(orphan.issuer_id);
+            match self.abandon_orphan(&orphan, cutoff).await {
+                Ok(true) => {
+                    report.abandoned.push(orphan.id);
+                    issuers.push(orphan.issuer_id);
+                }
+                Ok(false) => {} // finished or taken by its owner meanwhile
+                Err(e) => {
+                    report.failures += 1;
+                    tracing::warn!(certificate = %orphan.id, error = %e,
+                        "abandoning an orphaned reservation failed; retried next pass");
+                }
             }
         }
         for issuer in unique(issuers) {
-            self.publish_crl(issuer).await?;
-            report.crls_published += 1;
+            match self.publish_crl(issuer).await {
+                Ok(_) => report.crls_published += 1,
+                Err(e) => {
+                    report.failures += 1;
+                    tracing::warn!(authority = %issuer, error = %e,
+                        "publishing a CRL after abandoning reservations failed; retried next pass");
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Abandons one orphaned reservation: its serial is revoked with its "revoked" response.
+    /// False when its state changed meanwhile (the write is conditional on the lease).
+    async fn abandon_orphan(
+        &self,
+        orphan: &ca_store::CertificateRecord,
+        heartbeat_before: Timestamp,
+    ) -> ServiceResult<bool> {
+        let responder = self.prepared_responder(orphan.issuer_id).await;
+        let now = self.now();
+        let reason = RevocationReason::CessationOfOperation;
+        let response = responder
+            .map(|r| {
+                r.pre_sign(
+                    &orphan.serial,
+                    &revoked_status(now, reason),
+                    now,
+                    self.config().ocsp_validity,
+                )
+            })
+            .transpose()?;
+        let mut tx = self.begin_write(now).await?;
+        if !tx
+            .abandon_reservation(
+                orphan.id,
+                self.instance(),
+                heartbeat_before,
+                response.as_ref(),
+                &Actor::system(),
+            )
+            .await?
+        {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        tracing::warn!(certificate = %orphan.id, serial = %orphan.serial,
+            owner = ?orphan.reserved_by, "orphaned reservation abandoned: serial revoked (cessationOfOperation)");
+        Ok(true)
     }
 
     /// Step 2: approved enrolments without a certificate in flight.
     async fn resume_enrolments(&self, report: &mut MaintenanceReport) -> ServiceResult<()> {
         let cutoff = before(self.now(), self.config().orphan_after);
         for enrolment in self.reader().stalled_enrolments(cutoff).await? {
-            match self.resume_enrolment(enrolment.id).await? {
-                Some(_) => report.enrolments_finished += 1,
-                None => {
-                    let now = self.reader().enrolment(enrolment.id).await?;
-                    if now.status == ca_store::EnrolmentStatus::Failed {
+            match self.resume_enrolment(enrolment.id).await {
+                Ok(Some(_)) => report.enrolments_finished += 1,
+                Ok(None) => {
+                    let failed = self
+                        .reader()
+                        .enrolment(enrolment.id)
+                        .await
+                        .map(|e| e.status);
+                    if matches!(failed, Ok(ca_store::EnrolmentStatus::Failed)) {
                         report.enrolments_failed += 1;
                     }
+                }
+                Err(e) => {
+                    report.failures += 1;
+                    tracing::warn!(enrolment = %enrolment.id, error = %e,
+                        "finishing an interrupted enrolment failed; retried next pass");
                 }
             }
         }
@@ -246,36 +288,65 @@ impl Engine {
             .expired_unhandled_assignments(self.now(), 100)
             .await?;
         for assignment in expired {
-            let prepared = self.prepare_for_operator(assignment.operator_id).await?;
-            let actor = Actor::system();
-            let mut tx = self.begin_write(self.now()).await?;
-            if !tx
-                .mark_assignment_expiry_handled(assignment.id, &actor)
-                .await?
-            {
-                continue; // another instance swept it
+            match self.sweep_assignment(&assignment).await {
+                Ok(Some(revoked)) => {
+                    report.assignments_expired += 1;
+                    report.revoked += revoked;
+                }
+                Ok(None) => {} // another instance swept it, or its end moved
+                Err(e) => {
+                    report.failures += 1;
+                    tracing::warn!(assignment = %assignment.id, error = %e,
+                        "sweeping an ended assignment failed; retried next pass");
+                }
             }
-            let revoked = self
-                .revoke_misfits(&mut tx, assignment.operator_id, &prepared, &actor)
-                .await?;
-            tx.commit().await?;
-            report.assignments_expired += 1;
-            report.revoked += revoked.len();
-            self.publish_crls(revoked.iter().map(|c| c.issuer_id)).await;
         }
         Ok(())
+    }
+
+    /// Marks one ended assignment handled and revokes what no longer fits, in one
+    /// transaction. The number revoked, or None when there was nothing to do.
+    async fn sweep_assignment(
+        &self,
+        assignment: &ca_store::Assignment,
+    ) -> ServiceResult<Option<usize>> {
+        let prepared = self.prepare_for_operator(assignment.operator_id).await?;
+        let actor = Actor::system();
+        let mut tx = self.begin_write(self.now()).await?;
+        if !tx
+            .mark_assignment_expiry_handled(assignment.id, &actor)
+            .await?
+        {
+            return Ok(None);
+        }
+        let revoked = self
+            .revoke_misfits(&mut tx, assignment.operator_id, &prepared, &actor)
+            .await?;
+        tx.commit().await?;
+        self.publish_crls(revoked.iter().map(|c| c.issuer_id)).await;
+        Ok(Some(revoked.len()))
     }
 
     /// Step 4: responders and CRLs of the online CAs.
     async fn refresh_authorities(&self, report: &mut MaintenanceReport) -> ServiceResult<()> {
         for authority in self.reader().authorities().await? {
             if authority.is_online() && authority.status == AuthorityStatus::Active {
-                self.ensure_responder(authority.id).await?;
+                if let Err(e) = self.ensure_responder(authority.id).await {
+                    report.failures += 1;
+                    tracing::warn!(authority = %authority.name, error = %e,
+                        "keeping the OCSP responder current failed; retried next pass");
+                }
             }
         }
         for authority in self.reader().authorities_needing_crl(self.now()).await? {
-            self.publish_crl(authority).await?;
-            report.crls_published += 1;
+            match self.publish_crl(authority).await {
+                Ok(_) => report.crls_published += 1,
+                Err(e) => {
+                    report.failures += 1;
+                    tracing::warn!(authority = %authority, error = %e,
+                        "publishing a due CRL failed; retried next pass");
+                }
+            }
         }
         Ok(())
     }
@@ -299,7 +370,11 @@ impl Engine {
                 // Used after all (a record pointing to it committed meanwhile), or already
                 // destroyed by another instance.
                 Err(ca_store::StoreError::Conflict(_) | ca_store::StoreError::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    report.failures += 1;
+                    tracing::warn!(key = %key.id, error = %e,
+                        "destroying an orphaned key failed; retried next pass");
+                }
             }
         }
         self.store()

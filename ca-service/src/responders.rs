@@ -279,6 +279,7 @@ impl Engine {
         )
         .map_err(ServiceError::internal)?;
         let actor = Actor::system();
+        self.warm_issuer_key(issuer.id).await;
         let mut tx = self.begin_write(self.now()).await?;
         let key_id = tx.insert_key(generated.new_key(), &actor).await?;
         let reserved = self

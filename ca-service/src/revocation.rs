@@ -217,7 +217,12 @@ impl Engine {
                     })
                 })
                 .collect::<ServiceResult<Vec<_>>>()?;
-            let number = self.reader().next_crl_number(authority_id).await?;
+            let crl_number = self.reader().next_crl_number(authority_id).await?;
+            let number = u64::try_from(crl_number).map_err(|_| {
+                ServiceError::internal(format!(
+                    "negative cRLNumber {crl_number} for authority {authority_id}"
+                ))
+            })?;
             let now = self.now();
             let next_update = after(now, self.config().crl_validity);
             let issuer_cert = issuing.certificate().clone();
@@ -227,7 +232,7 @@ impl Engine {
                 sign_crl(
                     &issuer_cert,
                     signer.as_ref(),
-                    u64::try_from(number).unwrap_or(0),
+                    number,
                     SystemTime::from(now),
                     SystemTime::from(next_update),
                     entries,
@@ -236,7 +241,7 @@ impl Engine {
             .await??;
             let crl = CrlRecord {
                 authority_id,
-                crl_number: number,
+                crl_number,
                 der,
                 this_update: now,
                 next_update,
@@ -248,7 +253,8 @@ impl Engine {
                     tx.commit().await?;
                     return Ok(crl);
                 }
-                // Another instance published this number first: take the next one.
+                // Another instance published this number first, or a CRL that lists more:
+                // build it again from a fresh read.
                 Err(ca_store::StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
             }

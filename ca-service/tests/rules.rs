@@ -136,9 +136,10 @@ async fn numbers_and_time() {
             .value
             .certificate
             .unwrap();
+        let shorten: IdempotencyKey = "shorten-3365".parse().unwrap();
         let change = w
             .engine
-            .change_assignment_end(&ROOT, open.id, Some(at(now, DAY * 10)), None)
+            .change_assignment_end(&ROOT, open.id, Some(at(now, DAY * 10)), Some(&shorten))
             .await
             .unwrap()
             .value;
@@ -179,6 +180,55 @@ async fn numbers_and_time() {
             } => assert_eq!(existing.kind, "assignment"),
             other => panic!("{other}"),
         }
+
+        // Extending an assignment over the operator's own later assignment of the same
+        // numbers is a conflict too: a resource is held once.
+        w.engine
+            .assign(
+                &ROOT,
+                AssignRequest {
+                    operator_id: op,
+                    resource: "prefix:33642".into(),
+                    valid_from: Some(at(until, DAY)),
+                    valid_to: None,
+                    ported_from: None,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        let holding = w
+            .engine
+            .reader()
+            .operator_assignments(op)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| a.resource.to_string() == "prefix:3364")
+            .unwrap();
+        let err = w
+            .engine
+            .change_assignment_end(&ROOT, holding.id, None, None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ServiceError::Conflict { existing: Some(e), .. } if e.kind == "assignment"),
+            "{err}"
+        );
+
+        // A retry of the shortening once its end has passed is answered from the first
+        // request, with the same revoked certificates, not judged again against today.
+        w.clock.advance(DAY * 11);
+        let replay = w
+            .engine
+            .change_assignment_end(&ROOT, open.id, Some(at(now, DAY * 10)), Some(&shorten))
+            .await
+            .unwrap();
+        assert!(replay.replayed);
+        assert_eq!(
+            replay.value.revoked.iter().map(|c| c.id).collect::<Vec<_>>(),
+            vec![long.id]
+        );
     })
     .await;
 }

@@ -13,7 +13,7 @@ use ca_core::ident::Fingerprint;
 use ca_core::ocsp::{parse_response, CertStatusAnswer, ParsedResponse};
 use ca_core::revocation::RevocationReason;
 use ca_core::x509::Certificate;
-use ca_service::{AssignRequest, ServiceError};
+use ca_service::{AssignRequest, Rule, ServiceError};
 use ca_store::{
     ApprovalPolicy, CertificateRecord, CertificateStatus, ChainVerdict, EnrolmentStatus,
 };
@@ -220,8 +220,38 @@ async fn a_manual_authority_decides_and_issuance_rechecks_the_numbers() {
             .await
             .unwrap();
         assert_eq!(still.status, EnrolmentStatus::Pending);
-        // Assigned again, approval issues.
+        // Assigned again, but the operator is suspended meanwhile: approval is refused
+        // naming the rule, the enrolment stays pending, nothing is written.
         let reassigned = w.assign(op, "prefix:3361").await;
+        w.db.raw_execute(&format!(
+            "UPDATE operators SET status = 'suspended' WHERE id = {op}"
+        ))
+        .await
+        .unwrap();
+        let before = w.footprint().await;
+        let err = w
+            .engine
+            .approve_enrolment(&ROOT, pending.enrolment.id, None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ServiceError::Refused {
+                    rule: Rule::OperatorSuspended,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("suspended"), "{err}");
+        assert_eq!(w.footprint().await, before);
+        w.db.raw_execute(&format!(
+            "UPDATE operators SET status = 'active' WHERE id = {op}"
+        ))
+        .await
+        .unwrap();
+        // Active again, approval issues.
         let issued = w
             .engine
             .approve_enrolment(&ROOT, pending.enrolment.id, None)

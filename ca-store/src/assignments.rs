@@ -307,7 +307,8 @@ impl WriteTx {
     }
 
     /// Records that the expiry sweep handled an assignment's end. False when another
-    /// instance already did (nothing is written then).
+    /// instance already did, or its end was moved or withdrawn meanwhile (nothing is written
+    /// then).
     pub async fn mark_assignment_expiry_handled(
         &mut self,
         id: AssignmentId,
@@ -315,7 +316,8 @@ impl WriteTx {
     ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE assignments SET expiry_handled_at = $1 WHERE id = $2 \
-             AND expiry_handled_at IS NULL AND withdrawn_at IS NULL",
+             AND expiry_handled_at IS NULL AND withdrawn_at IS NULL \
+             AND valid_to IS NOT NULL AND valid_to <= $1",
         )
         .bind(self.now_column())
         .bind(id.0)

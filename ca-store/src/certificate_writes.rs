@@ -17,7 +17,7 @@ use crate::certificates::{
 use crate::columns::{scope_to_text, time_to_column};
 use crate::database::WriteTx;
 use crate::error::{Result, StoreError};
-use crate::model::{Actor, AuthorityId, CertificateId, EnrolmentId, OperatorId};
+use crate::model::{Actor, AuthorityId, CertificateId, EnrolmentId, InstanceId, OperatorId};
 use crate::notify::RevocationEvent;
 use crate::ocsp_responses::{upsert_ocsp, PreSignedResponse};
 
@@ -198,13 +198,20 @@ impl WriteTx {
             upsert_ocsp(&mut *self.tx, id, current.issuer_id, ocsp).await?;
         }
         if let Some(enrolment) = current.enrolment_id {
-            sqlx::query(
-                "UPDATE enrolments SET status = 'issued', certificate_id = $1 WHERE id = $2",
+            let answered = sqlx::query(
+                "UPDATE enrolments SET status = 'issued', certificate_id = $1 \
+                 WHERE id = $2 AND status = 'approved'",
             )
             .bind(id.0)
             .bind(enrolment.0)
             .execute(&mut *self.tx)
-            .await?;
+            .await?
+            .rows_affected();
+            if answered == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "enrolment {enrolment} is no longer approved: certificate {id} cannot answer it"
+                )));
+            }
         }
         self.audit(
             actor,
@@ -253,28 +260,37 @@ impl WriteTx {
     }
 
     /// Abandons a reservation whose owner died: revoked with reason cessationOfOperation at
-    /// this transaction's time, with its "revoked" response. False when it is no longer
-    /// reserved (its owner completed it, or another instance abandoned it first).
+    /// this transaction's time, with its "revoked" response. The lease is checked again
+    /// here, inside the transaction: the reservation must still be reserved and held either
+    /// by `taker` itself or by an instance that has not heartbeated since
+    /// `heartbeat_before`. False otherwise (its owner completed it or came back, or another
+    /// instance abandoned it first).
     pub async fn abandon_reservation(
         &mut self,
         id: CertificateId,
+        taker: &InstanceId,
+        heartbeat_before: Timestamp,
         ocsp: Option<&PreSignedResponse>,
         actor: &Actor,
     ) -> Result<bool> {
         let current = self.certificate(id).await?;
-        if current.status != CertificateStatus::Reserved {
-            return Ok(false);
-        }
         let reason = RevocationReason::CessationOfOperation;
-        sqlx::query(
+        let taken = sqlx::query(
             "UPDATE certificates SET status = 'abandoned', revoked_at = $1, revocation_reason = $2 \
-             WHERE id = $3",
+             WHERE id = $3 AND status = 'reserved' AND (reserved_by IS NULL OR reserved_by = $4 \
+             OR reserved_by NOT IN (SELECT id FROM instances WHERE heartbeat_at >= $5))",
         )
         .bind(self.now_column())
         .bind(i64::from(reason.code()))
         .bind(id.0)
+        .bind(taker.as_str())
+        .bind(time_to_column(heartbeat_before))
         .execute(&mut *self.tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if taken == 0 {
+            return Ok(false);
+        }
         self.announce_revocation(&current, ocsp).await?;
         self.audit(
             actor,

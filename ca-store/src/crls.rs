@@ -82,7 +82,8 @@ impl StoreReader {
 
 impl WriteTx {
     /// Stores a published CRL. A cRLNumber already used is a Conflict (another instance
-    /// published first: the caller takes the next number).
+    /// published first: the caller takes the next number), and so is a CRL built from an older
+    /// read than the latest one (the caller builds it again).
     pub async fn insert_crl(&mut self, crl: &CrlRecord, actor: &Actor) -> Result<()> {
         let taken: Option<i64> = sqlx::query_scalar(
             "SELECT crl_number FROM crls WHERE authority_id = $1 AND crl_number = $2",
@@ -95,6 +96,25 @@ impl WriteTx {
             return Err(StoreError::Conflict(format!(
                 "cRLNumber {} is already published for authority {}",
                 crl.crl_number, crl.authority_id
+            )));
+        }
+        // A CRL built from an older read must not become the latest after one that lists more:
+        // numbers are drawn before signing, so a slow publisher can hold a higher number than
+        // a faster one that saw more revocations.
+        // Because of this check, revocation_seq never decreases along cRLNumber, so the latest
+        // CRL (found through the primary key) is the one to compare with.
+        let latest: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT crl_number, revocation_seq FROM crls WHERE authority_id = $1 \
+             ORDER BY crl_number DESC LIMIT 1",
+        )
+        .bind(crl.authority_id.0)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        if let Some((newer, _)) = latest.filter(|(_, seq)| *seq > crl.revocation_seq) {
+            return Err(StoreError::Conflict(format!(
+                "cRLNumber {newer} of authority {} already lists revocations this CRL (built at \
+                 revocation {}) misses",
+                crl.authority_id, crl.revocation_seq
             )));
         }
         sqlx::query(

@@ -257,7 +257,8 @@ impl WriteTx {
     }
 
     /// Marks an approved enrolment failed, with the reason. False when it is no longer
-    /// approved (another instance finished it): nothing is written then.
+    /// approved, or a certificate for it is reserved or valid (another instance finished it
+    /// or is finishing it): nothing is written then.
     pub async fn fail_enrolment(
         &mut self,
         id: EnrolmentId,
@@ -266,7 +267,8 @@ impl WriteTx {
     ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE enrolments SET status = 'failed', decision_reason = $1, decided_at = $2 \
-             WHERE id = $3 AND status = 'approved'",
+             WHERE id = $3 AND status = 'approved' AND NOT EXISTS (SELECT 1 FROM certificates \
+             WHERE enrolment_id = $3 AND status IN ('reserved', 'valid', 'revoked'))",
         )
         .bind(reason)
         .bind(self.now_column())

@@ -4,7 +4,9 @@
 //! (docs/architecture.md, "Recovery while running").
 //!
 //! Heartbeats are plain upserts outside the audit chain: they record liveness, not a change
-//! of the CA, and must not queue behind the audit head.
+//! of the CA. On PostgreSQL they never wait for the audit head (they lock only their own
+//! row); on SQLite every write takes the database's one write lock, so a heartbeat waits for
+//! the write transaction in progress, which is short (signing happens between commits).
 
 use jiff::Timestamp;
 

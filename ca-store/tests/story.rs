@@ -490,6 +490,31 @@ async fn record_before_sign_and_its_contract() {
         ));
         drop(tx);
 
+        // While a certificate is reserved for it, the enrolment cannot be failed; once it is
+        // failed (inside this transaction), the certificate cannot answer it.
+        let mut tx = store.begin(now()).await.unwrap();
+        assert!(!tx
+            .fail_enrolment(enrolment.id, "test", &admin())
+            .await
+            .unwrap());
+        assert!(!tx.has_changes());
+        drop(tx);
+        let set_status = |status: &str| {
+            format!(
+                "UPDATE enrolments SET status = '{status}' WHERE id = {}",
+                enrolment.id
+            )
+        };
+        db.raw_execute(&set_status("failed")).await.unwrap();
+        let mut tx = store.begin(now()).await.unwrap();
+        assert!(matches!(
+            tx.complete_certificate(id, &signed(&[0x01, 0x02]), None, &admin())
+                .await,
+            Err(StoreError::Conflict(m)) if m.contains("no longer approved")
+        ));
+        drop(tx);
+        db.raw_execute(&set_status("approved")).await.unwrap();
+
         // S3: stored, with its first OCSP response and the enrolment marked issued.
         let mut tx = store.begin(now()).await.unwrap();
         let cert = tx
@@ -554,9 +579,26 @@ async fn an_abandoned_reservation_is_revoked_once_and_announced() {
             .await
             .unwrap()
             .revocation_seq;
+        // The owner came back after the reader saw it gone: the lease, checked again inside
+        // the transaction, keeps its reservation.
+        let taker = InstanceId::new("taker");
+        store.heartbeat(&dead, "came back", t(1_050)).await.unwrap();
+        let mut tx = store.begin(t(1_100)).await.unwrap();
+        assert!(!tx
+            .abandon_reservation(id, &taker, t(1_001), None, &Actor::system())
+            .await
+            .unwrap());
+        assert!(!tx.has_changes());
+        drop(tx);
         let mut tx = store.begin(t(1_100)).await.unwrap();
         assert!(tx
-            .abandon_reservation(id, Some(&ocsp(&[0x7f], "revoked")), &Actor::system())
+            .abandon_reservation(
+                id,
+                &taker,
+                t(1_051),
+                Some(&ocsp(&[0x7f], "revoked")),
+                &Actor::system()
+            )
             .await
             .unwrap());
         tx.commit().await.unwrap();
@@ -587,7 +629,7 @@ async fn an_abandoned_reservation_is_revoked_once_and_announced() {
         // A second attempt changes nothing.
         let mut tx = store.begin(t(1_200)).await.unwrap();
         assert!(!tx
-            .abandon_reservation(id, None, &Actor::system())
+            .abandon_reservation(id, &taker, t(1_201), None, &Actor::system())
             .await
             .unwrap());
         assert!(!tx.has_changes());
@@ -686,6 +728,20 @@ async fn revocation_commits_status_and_ocsp_together_then_notifies() {
         ));
         drop(tx);
         assert_eq!(reader.next_crl_number(w.national.id).await.unwrap(), 2);
+        // A slower publisher that read fewer revocations but drew a higher number is refused:
+        // the latest CRL never lists less than the one before it.
+        let stale = CrlRecord {
+            crl_number: 2,
+            revocation_seq: seq - 1,
+            ..crl.clone()
+        };
+        let mut tx = store.begin(t(160)).await.unwrap();
+        assert!(matches!(
+            tx.insert_crl(&stale, &admin()).await,
+            Err(StoreError::Conflict(m)) if m.contains("misses")
+        ));
+        assert!(!tx.has_changes());
+        drop(tx);
         assert_eq!(
             reader
                 .latest_crl(w.national.id)

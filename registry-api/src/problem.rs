@@ -7,6 +7,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ca_service::{Outcome, ServiceError};
+use ca_store::KeyPurpose;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -195,6 +196,47 @@ impl From<ServiceError> for Problem {
                 )
                 .retry_after(30)
             }
+            ServiceError::NoPassphrase { purpose } => {
+                tracing::error!(%purpose, "no key passphrase configured for this purpose");
+                let setting = match purpose {
+                    KeyPurpose::Ca => "keys.passphrase_file or TSCA_KEY_PASSPHRASE",
+                    KeyPurpose::OcspResponder => {
+                        "keys.responder_passphrase_file or TSCA_RESPONDER_KEY_PASSPHRASE"
+                    }
+                };
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "key-unavailable",
+                    format!(
+                        "this node holds no passphrase for {purpose} keys, so it can neither \
+                         create nor use them; nothing was changed. The operator of this service \
+                         sets {setting} and restarts it"
+                    ),
+                )
+                .retry_after(30)
+            }
+            ServiceError::Interrupted {
+                certificate,
+                enrolment,
+                ref cause,
+            } => {
+                tracing::warn!(%certificate, ?enrolment, %cause, "issuance interrupted after its reservation");
+                let detail = match enrolment {
+                    Some(enrolment) => format!(
+                        "enrolment {enrolment} is recorded and approved, but issuing its \
+                         certificate was interrupted. The service finishes it with a new serial, \
+                         or fails it with the reason, within a minute: GET \
+                         /v1/enrolments/{enrolment} shows which, and retrying with the same \
+                         Idempotency-Key returns it"
+                    ),
+                    None => format!(
+                        "the certificate was reserved (id {certificate}) but issuing it was \
+                         interrupted; its serial will be revoked. Retry with the same \
+                         Idempotency-Key"
+                    ),
+                };
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "interrupted", detail).retry_after(5)
+            }
             ServiceError::Unavailable {
                 outcome,
                 ref detail,
@@ -317,6 +359,35 @@ mod tests {
         let detail = body["detail"].as_str().unwrap();
         assert!(
             detail.contains("may or may not") && detail.contains("same Idempotency-Key"),
+            "{detail}"
+        );
+        // A node without the passphrase names the setting that gives it one.
+        let (status, body, retry) = answer(ServiceError::NoPassphrase {
+            purpose: KeyPurpose::Ca,
+        });
+        let detail = body["detail"].as_str().unwrap();
+        assert_eq!((status, retry.as_deref()), (503, Some("30")));
+        assert!(
+            detail.contains("TSCA_KEY_PASSPHRASE") && detail.contains("nothing was changed"),
+            "{detail}"
+        );
+        // An issuance interrupted after its reservation names the enrolment and where to look,
+        // and keeps its cause for the log only.
+        let (status, body, _) = answer(ServiceError::Interrupted {
+            certificate: ca_store::CertificateId(7),
+            enrolment: Some(ca_store::EnrolmentId(3)),
+            cause: Box::new(ServiceError::internal("SELECT secret")),
+        });
+        let detail = body["detail"].as_str().unwrap();
+        assert_eq!(
+            (status, body["type"].as_str()),
+            (503, Some("urn:tsca:problem:interrupted")),
+            "{body}"
+        );
+        assert!(
+            detail.contains("enrolment 3")
+                && detail.contains("/v1/enrolments/3")
+                && !detail.contains("SELECT"),
             "{detail}"
         );
         // Internal failures: 500, a correlation id, no trace of the cause.
