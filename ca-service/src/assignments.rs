@@ -10,14 +10,14 @@
 
 use ca_core::numbering::{NumberingResource, NumberingScope};
 use ca_store::{
-    Assignment, AssignmentId, CertificateId, CertificateRecord, NewAssignment, OperatorId,
+    Assignment, AssignmentId, CertificateId, CertificateRecord, NewAssignment, OperatorId, WriteTx,
 };
 use jiff::Timestamp;
 use serde_json::json;
 
 use crate::access::Principal;
 use crate::error::{Rule, ServiceError, ServiceResult};
-use crate::idempotency::{record, Answer, Begun, IdempotencyKey, Produced};
+use crate::idempotency::{record, Answer, Begun, Claim, IdempotencyKey, Produced};
 use crate::Engine;
 
 /// What [`Engine::assign`] is asked.
@@ -175,13 +175,7 @@ impl Engine {
             }
             None => Vec::new(),
         };
-        record(claim, &mut tx, produced(assignment.id, &revoked)).await?;
-        tx.commit().await?;
-        self.publish_crls(revoked.iter().map(|c| c.issuer_id)).await;
-        Ok(Answer::fresh(AssignmentChange {
-            assignment,
-            revoked,
-        }))
+        self.commit_change(tx, claim, assignment, revoked).await
     }
 
     /// Withdraws an assignment and revokes what no longer fits, in one transaction.
@@ -217,13 +211,7 @@ impl Engine {
         let revoked = self
             .revoke_misfits(&mut tx, assignment.operator_id, &prepared, &actor)
             .await?;
-        record(claim, &mut tx, produced(id, &revoked)).await?;
-        tx.commit().await?;
-        self.publish_crls(revoked.iter().map(|c| c.issuer_id)).await;
-        Ok(Answer::fresh(AssignmentChange {
-            assignment,
-            revoked,
-        }))
+        self.commit_change(tx, claim, assignment, revoked).await
     }
 
     /// Changes when an assignment ends (shortening revokes what no longer fits; extending
@@ -282,7 +270,19 @@ impl Engine {
         let revoked = self
             .revoke_misfits(&mut tx, assignment.operator_id, &prepared, &actor)
             .await?;
-        record(claim, &mut tx, produced(id, &revoked)).await?;
+        self.commit_change(tx, claim, assignment, revoked).await
+    }
+
+    /// Records the Idempotency-Key with what the change did, commits, and publishes the CRLs
+    /// of the certificates it revoked.
+    async fn commit_change(
+        &self,
+        mut tx: Box<WriteTx>,
+        claim: Option<Claim>,
+        assignment: Assignment,
+        revoked: Vec<CertificateRecord>,
+    ) -> ServiceResult<Answer<AssignmentChange>> {
+        record(claim, &mut tx, produced(assignment.id, &revoked)).await?;
         tx.commit().await?;
         self.publish_crls(revoked.iter().map(|c| c.issuer_id)).await;
         Ok(Answer::fresh(AssignmentChange {

@@ -18,11 +18,13 @@ use std::time::Duration;
 
 use ca_core::csr::CheckedCsr;
 use ca_core::ident::KeyFingerprint;
+use ca_core::numbering::NumberingScope;
 use ca_core::profile::{Profile, SubjectName};
 use ca_store::{
     Actor, ApprovalPolicy, CertificateRecord, CertifiedSubject, Enrolment, EnrolmentDecision,
-    EnrolmentId, EnrolmentStatus, NewEnrolment, Operator, OperatorStatus, WriteTx,
+    EnrolmentId, EnrolmentStatus, NewEnrolment, Operator, OperatorId, OperatorStatus, WriteTx,
 };
+use jiff::Timestamp;
 use serde_json::json;
 
 use crate::access::Principal;
@@ -121,17 +123,8 @@ impl Engine {
             }
             Begun::Fresh(tx, claim) => (tx, claim),
         };
-        let operator = tx.operator(operator_id).await?;
-        require_active(&operator)?;
-        let holdings = tx.holdings(operator_id).await?;
-        let valid_before = coverage::require(&holdings, &scope, now)?;
-        key_policy::check(
-            &mut tx,
-            &public_key,
-            CertifiedSubject::Operator(operator_id),
-            "csr",
-        )
-        .await?;
+        let (operator, valid_before) =
+            may_certify(&mut tx, operator_id, &scope, &public_key, now).await?;
         let authority = tx.authority(operator.authority_id).await?;
         let actor = who.actor();
         let mut enrolment = tx
@@ -259,15 +252,12 @@ impl Engine {
                 current.status.as_str()
             )));
         }
-        let operator = tx.operator(enrolment.operator_id).await?;
-        require_active(&operator)?;
-        let holdings = tx.holdings(operator.id).await?;
-        let valid_before = coverage::require(&holdings, &enrolment.requested_scope, now)?;
-        key_policy::check(
+        let (operator, valid_before) = may_certify(
             &mut tx,
+            enrolment.operator_id,
+            &enrolment.requested_scope,
             &public_key,
-            CertifiedSubject::Operator(operator.id),
-            "csr",
+            now,
         )
         .await?;
         let actor = who.actor();
@@ -379,16 +369,13 @@ impl Engine {
         }
         let attempt: ServiceResult<Reserved> = async {
             let csr = CheckedCsr::from_der(&enrolment.csr_der).map_err(ServiceError::internal)?;
-            let operator = tx.operator(enrolment.operator_id).await?;
-            require_active(&operator)?;
-            let holdings = tx.holdings(operator.id).await?;
-            let valid_before = coverage::require(&holdings, &enrolment.requested_scope, now)?;
             let public_key = KeyFingerprint::of_spki(csr.public_key())?;
-            key_policy::check(
+            let (operator, valid_before) = may_certify(
                 &mut tx,
+                enrolment.operator_id,
+                &enrolment.requested_scope,
                 &public_key,
-                CertifiedSubject::Operator(operator.id),
-                "csr",
+                now,
             )
             .await?;
             self.reserve_for(&mut tx, &enrolment, &operator, &csr, valid_before, &actor)
@@ -425,17 +412,40 @@ impl Engine {
     }
 }
 
-/// Only an active operator enrols or is certified.
-fn require_active(operator: &Operator) -> ServiceResult<()> {
-    if operator.status == OperatorStatus::Active {
-        return Ok(());
+/// What an enrolment must pass, inside the transaction that decides it, before a
+/// certificate is reserved for it: the operator is active, holds every requested number now,
+/// and the key is not bound to another subject. Returns the operator and the instant its
+/// holdings end (the certificate's notAfter is cut there), if they end.
+async fn may_certify(
+    tx: &mut WriteTx,
+    operator_id: OperatorId,
+    scope: &NumberingScope,
+    public_key: &KeyFingerprint,
+    now: Timestamp,
+) -> ServiceResult<(Operator, Option<Timestamp>)> {
+    let operator = tx.operator(operator_id).await?;
+    if operator.status != OperatorStatus::Active {
+        return Err(suspended(&operator));
     }
-    Err(ServiceError::refused(
+    let holdings = tx.holdings(operator_id).await?;
+    let valid_before = coverage::require(&holdings, scope, now)?;
+    key_policy::check(
+        tx,
+        public_key,
+        CertifiedSubject::Operator(operator_id),
+        "csr",
+    )
+    .await?;
+    Ok((operator, valid_before))
+}
+
+fn suspended(operator: &Operator) -> ServiceError {
+    ServiceError::refused(
         Rule::OperatorSuspended,
         format!(
             "operator {} is {}, so it cannot enrol; ask the administrators of its authority, who \
              decide when it may enrol again",
             operator.id, operator.status
         ),
-    ))
+    )
 }

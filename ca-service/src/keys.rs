@@ -45,11 +45,15 @@ impl std::fmt::Debug for KeyPassphrases {
 }
 
 impl KeyPassphrases {
-    fn for_purpose(&self, purpose: KeyPurpose) -> Option<&Zeroizing<Vec<u8>>> {
+    /// A copy of the passphrase of `purpose`, for a blocking task; refused when this node
+    /// holds none.
+    fn for_purpose(&self, purpose: KeyPurpose) -> ServiceResult<Zeroizing<Vec<u8>>> {
         match purpose {
             KeyPurpose::Ca => self.ca.as_ref(),
             KeyPurpose::OcspResponder => self.ocsp_responder.as_ref(),
         }
+        .cloned()
+        .ok_or(ServiceError::NoPassphrase { purpose })
     }
 }
 
@@ -171,12 +175,7 @@ impl KeyRing {
         if stored.purpose != purpose {
             return Err(wrong_purpose(id, stored.purpose, purpose));
         }
-        let passphrase = self
-            .inner
-            .passphrases
-            .for_purpose(purpose)
-            .cloned()
-            .ok_or(ServiceError::NoPassphrase { purpose })?;
+        let passphrase = self.inner.passphrases.for_purpose(purpose)?;
         let pem = match stored.storage {
             KeyStorage::Pkcs8Encrypted(pem) => pem,
             KeyStorage::Hsm(_) => {
@@ -210,12 +209,7 @@ impl KeyRing {
         algorithm: KeyAlgorithm,
         purpose: KeyPurpose,
     ) -> ServiceResult<GeneratedKey> {
-        let passphrase = self
-            .inner
-            .passphrases
-            .for_purpose(purpose)
-            .cloned()
-            .ok_or(ServiceError::NoPassphrase { purpose })?;
+        let passphrase = self.inner.passphrases.for_purpose(purpose)?;
         let iterations = self.inner.kdf_iterations;
         let (key, pem) = tokio::task::spawn_blocking(move || -> ServiceResult<_> {
             let key = SoftwareKey::generate(algorithm)?;
