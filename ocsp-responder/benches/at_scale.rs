@@ -80,6 +80,16 @@ fn child_runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// A port nobody listens on now. Fixed ports inside the ephemeral range collide with the
+/// source ports of the load generator's earlier connections ("Address already in use" on a
+/// second run); the kernel's choice does not.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
 fn port() -> u16 {
     std::env::var(PORT).unwrap().parse().unwrap()
 }
@@ -590,14 +600,14 @@ async fn parent() {
     ];
 
     // The limit, measured before and after the responder figures (the machine is shared).
-    let limit = ChildProcess::spawn("limit", &url, 39101);
+    let limit = ChildProcess::spawn("limit", &url, free_port());
     let limit_url = format!("http://{}/", limit.addr);
     let limit_ka = oha(&limit_url, 32, true);
     let limit_nka = oha(&limit_url, 32, false);
     drop(limit);
 
     // M: ready time and memory with every response cached.
-    let one = ChildProcess::spawn("responder", &url, 39102);
+    let one = ChildProcess::spawn("responder", &url, free_port());
     let (rss_ready, hwm_ready) = one.memory();
     let probe = pki.cert_id(CertIdHash::Sha1, serial(count / 2 + 1));
     let path = get_path(&request(&[probe], None), true);
@@ -618,7 +628,7 @@ async fn parent() {
     // key and certificate on the same core; both get the request `openssl ocsp -reqout` made
     // (a SHA-1 CertID and a 16-octet nonce).
     let work = tempfile::tempdir().unwrap();
-    let openssl = OpensslOcsp::start(&pki, work.path(), &serial(count / 2 + 1), 39105).await;
+    let openssl = OpensslOcsp::start(&pki, work.path(), &serial(count / 2 + 1), free_port()).await;
     let nonce_request = work.path().join("req-nonce.der");
     let post: [&str; 6] = [
         "-m",
@@ -632,7 +642,7 @@ async fn parent() {
     let (rss_after, hwm_after) = one.memory();
     let s2_openssl = oha_with(&format!("http://127.0.0.1:{}/", openssl.port), 8, &post);
     drop(openssl);
-    let limit = ChildProcess::spawn("limit", &url, 39103);
+    let limit = ChildProcess::spawn("limit", &url, free_port());
     let limit_ka_after = oha(&format!("http://{}/", limit.addr), 32, true);
     drop(limit);
 
@@ -667,7 +677,7 @@ async fn parent() {
 
     // S6: two instances on one PostgreSQL; a third party revokes.
     if db.is_some() {
-        let two = ChildProcess::spawn("responder", &url, 39104);
+        let two = ChildProcess::spawn("responder", &url, free_port());
         let registry = engine_on(Store::open(&url).await.unwrap(), VALIDITY);
         let mut latencies = Vec::new();
         for n in 0..100 {

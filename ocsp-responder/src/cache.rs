@@ -42,9 +42,12 @@ use crate::{KnownIssuer, OcspError, OcspService};
 /// `jiff::Timestamp` at this module's edges ([`seconds`], [`timestamp`]).
 pub(crate) type Timestamp = i64;
 
-/// The current time in whole seconds.
+/// The current time in whole seconds. Read once per request on the hot path, so straight
+/// from the system clock without building a `jiff::Timestamp` (a clock before 1970 reads 0).
 pub(crate) fn now() -> Timestamp {
-    seconds(jiff::Timestamp::now())
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// A time as the cache keeps it.
