@@ -234,9 +234,13 @@ impl ResponderSet {
     }
 }
 
+/// Half the validity of a responder certificate: one with less left is replaced.
+fn half_validity() -> Duration {
+    Profile::OcspResponder.max_validity() / 2
+}
+
 fn more_than_half_left(r: &DelegatedResponder, now: Timestamp) -> bool {
-    let half =
-        i64::try_from(Profile::OcspResponder.max_validity().as_secs() / 2).unwrap_or(i64::MAX);
+    let half = i64::try_from(half_validity().as_secs()).unwrap_or(i64::MAX);
     seconds_between(now, r.not_after) > half
 }
 
@@ -280,7 +284,23 @@ impl Engine {
         .map_err(ServiceError::internal)?;
         let actor = Actor::system();
         self.warm_issuer_key(issuer.id).await;
-        let mut tx = self.begin_write(self.now()).await?;
+        let now = self.now();
+        let mut tx = self.begin_write(now).await?;
+        // Another CA node may have issued one since this node looked, or be signing one now:
+        // checked again under the audit head, so that nodes rotating at once issue one
+        // certificate. Until the new one is complete, the current one (still valid) serves;
+        // the next pass picks the new one up. Only when no responder can be opened here at
+        // all (an older key under another passphrase) does this node issue its own.
+        if tx
+            .responder_in_place(issuer_id, after(now, half_validity()))
+            .await?
+        {
+            drop(tx);
+            if let Some(current) = self.responders().load(issuer_id, now).await? {
+                return Ok(current);
+            }
+            tx = self.begin_write(self.now()).await?;
+        }
         let key_id = tx.insert_key(generated.new_key(), &actor).await?;
         let reserved = self
             .reserve_in(

@@ -379,3 +379,57 @@ async fn keys_no_record_points_to_are_destroyed() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn nodes_rotating_one_responder_at_once_issue_one_certificate() {
+    on_every_backend(ApprovalPolicy::WithinAssignments, |w| async move {
+        let national = w.national;
+        w.engine.ensure_responder(national).await.unwrap();
+        let count = || async {
+            w.engine
+                .reader()
+                .responder_certificates(national)
+                .await
+                .unwrap()
+                .len()
+        };
+        let before = count().await;
+        // Past half of the current responder's 7 days: every node wants a new one at once.
+        w.clock.advance(Duration::from_secs(4 * 86_400));
+        let nodes: Vec<_> = (0..4)
+            .map(|_| engine_on(w.store.clone(), &w.clock))
+            .collect();
+        let tasks: Vec<_> = nodes
+            .iter()
+            .cloned()
+            .map(|node| tokio::spawn(async move { node.ensure_responder(national).await }))
+            .collect();
+        for task in tasks {
+            let responder = task.await.unwrap().unwrap();
+            assert!(
+                responder.not_after > w.engine.now(),
+                "a valid responder serves"
+            );
+        }
+        assert_eq!(count().await, before + 1, "one new responder certificate");
+        // The next pass of every node serves the new one.
+        let newest = w
+            .engine
+            .reader()
+            .responder_certificates(national)
+            .await
+            .unwrap()[0]
+            .id;
+        for node in &nodes {
+            node.maintain().await;
+            assert_eq!(
+                node.ensure_responder(national)
+                    .await
+                    .unwrap()
+                    .certificate_id,
+                newest
+            );
+        }
+    })
+    .await;
+}

@@ -96,6 +96,26 @@ impl WriteTx {
         .is_some())
     }
 
+    /// Whether a responder certificate of `authority` is valid, or reserved by a node issuing
+    /// it now, until after `until`: read under the audit head, so that two CA nodes rotating
+    /// one responder at once issue one certificate.
+    pub async fn responder_in_place(
+        &mut self,
+        authority: AuthorityId,
+        until: Timestamp,
+    ) -> Result<bool> {
+        Ok(sqlx::query_scalar::<_, i64>(
+            "SELECT id FROM certificates WHERE subject_authority_id = $1 AND profile = $2 \
+             AND key_id IS NOT NULL AND status IN ('valid', 'reserved') AND not_after > $3 LIMIT 1",
+        )
+        .bind(authority.0)
+        .bind(ca_core::profile::Profile::OcspResponder.name())
+        .bind(time_to_column(until))
+        .fetch_optional(&mut *self.tx)
+        .await?
+        .is_some())
+    }
+
     /// Valid certificates of an operator that have not expired at `at`.
     pub async fn live_operator_certificates(
         &mut self,
