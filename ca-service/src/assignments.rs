@@ -327,17 +327,19 @@ fn check_end(
     now: Timestamp,
 ) -> ServiceResult<()> {
     let Some(to) = valid_to else { return Ok(()) };
-    if to <= valid_from {
-        return Err(ServiceError::invalid(
-            "valid_to",
-            "valid_to must be after valid_from",
-        ));
-    }
+    // An end in the past is the likelier mistake, and valid_from defaults to now: say that
+    // first rather than compare with a valid_from the caller may not have sent.
     if to <= now {
         return Err(ServiceError::refused_field(
             Rule::AssignmentAlreadyOver,
             "valid_to",
             format!("valid_to {to} is not in the future (now is {now}): an assignment must end after it is made"),
+        ));
+    }
+    if to <= valid_from {
+        return Err(ServiceError::invalid(
+            "valid_to",
+            "valid_to must be after valid_from",
         ));
     }
     Ok(())
