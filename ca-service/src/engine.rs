@@ -227,6 +227,16 @@ impl Engine {
     /// Only a warm-up: any failure is met again, and reported, by the transaction's own
     /// [`Engine::issuing_authority`] on its consistent read.
     pub(crate) async fn warm_issuer_key(&self, authority_id: AuthorityId) {
+        // Issued with before on this node: its key was opened then and stays open.
+        let issued_before = self
+            .inner
+            .issuing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&authority_id);
+        if issued_before {
+            return;
+        }
         let Ok(authority) = self.reader().authority(authority_id).await else {
             return;
         };
@@ -260,6 +270,9 @@ impl Engine {
                 ),
             ));
         }
+        // The key first: an authority is in the issuing cache only once its key has opened
+        // here (warm_issuer_key relies on it).
+        let key = self.inner.keys.open(key_id, KeyPurpose::Ca).await?;
         let fingerprint = Fingerprint::of_der(der);
         let cached = self
             .inner
@@ -285,7 +298,6 @@ impl Engine {
                 issuing
             }
         };
-        let key = self.inner.keys.open(key_id, KeyPurpose::Ca).await?;
         Ok((issuing, key))
     }
 
