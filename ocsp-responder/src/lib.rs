@@ -32,15 +32,16 @@
 //!   `malformedRequest`; a CertID of an issuer this service does not run → `unauthorized`.
 //!   Never a crash, never an HTML page.
 //!
-//! [`OcspService::router`] gives the routes as an axum `Router` (for mounting next to other
-//! publication routes); [`serve`] and [`serve_router`] drive hyper directly with a header-read
-//! timeout, a request-body timeout and a connection limit, so idle, half-open and slow
-//! clients cannot stop the responder from answering the others.
+//! [`OcspService::router`] gives the routes as an axum `Router`, which `tsca serve` mounts
+//! next to the other publication routes (CRLs, chains) and serves with tsca's one connection
+//! loop, `tsca_http::serve`, under [`OcspService::http_limits`]: a header-read timeout, a
+//! connection limit and a read buffer sized for the longest GET, so idle, half-open and slow
+//! clients cannot stop the responder from answering the others; the POST handler bounds the
+//! time to read a body. [`serve`] is that loop with the responder's routes alone.
 
 mod cache;
 mod http;
 mod metrics;
-mod serve;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,7 +51,6 @@ use ca_service::{ResponderSet, ServiceError};
 use ca_store::{AuthorityId, OcspResponseWriter, StoreError, StoreReader};
 
 pub use metrics::OcspMetrics;
-pub use serve::{serve, serve_router};
 
 use crate::cache::{Cache, RequestCache};
 
@@ -122,7 +122,7 @@ pub struct OcspConfig {
     pub body_read_timeout: Duration,
     /// Open connections at most; a connection beyond it is closed at once.
     pub max_connections: usize,
-    /// How long [`serve`] lets requests in flight finish after shutdown is asked for.
+    /// How long requests in flight may finish after shutdown is asked for.
     pub shutdown_grace: Duration,
 }
 
@@ -244,4 +244,37 @@ impl OcspService {
     pub fn router(&self) -> axum::Router {
         http::router(self.clone())
     }
+
+    /// The connection limits of the server this responder answers on: the configured
+    /// timeouts and connection cap, a read buffer with room for the longest GET (a max-size
+    /// request, base64, fully percent-encoded), and refused connections counted in the
+    /// metrics.
+    pub fn http_limits(&self) -> tsca_http::Limits {
+        let config = &self.inner.config;
+        let metrics = self.metrics();
+        tsca_http::Limits {
+            header_read_timeout: config.header_read_timeout,
+            max_connections: config.max_connections,
+            shutdown_grace: config.shutdown_grace,
+            max_buf_size: (4 * config.max_body_bytes + 16 * 1024).max(16 * 1024),
+            on_refused: Some(Arc::new(move || metrics.bump_connection_refused())),
+        }
+    }
+}
+
+/// Serves the responder's own routes over plain HTTP on `listener` until `shutdown`
+/// resolves, with [`OcspService::http_limits`] (tests, benchmarks, embedding).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    service: OcspService,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let limits = service.http_limits();
+    tsca_http::serve(
+        tsca_http::Listener::Plain(listener),
+        service.router(),
+        limits,
+        shutdown,
+    )
+    .await;
 }

@@ -35,8 +35,9 @@ use ca_core::profile::Profile;
 use ca_store::testing::TestDatabase;
 use ca_store::Store;
 use common::{harness_with, operator_csr, Harness};
-use registry_api::{router, serve, tls_config_from_pem_files, AppState, Listener, RegistryConfig};
+use registry_api::{router, AppState, RegistryConfig};
 use serde_json::{json, Value};
+use tsca_http::{serve, tls_config_from_pem_files, Limits, Listener};
 
 const ROLE: &str = "REGISTRY_BENCH_ROLE";
 const URL: &str = "REGISTRY_BENCH_URL";
@@ -84,7 +85,13 @@ async fn child(role: &str) {
         })
     };
     println!("READY");
-    serve(Listener::Https(tcp, tls), app, std::future::pending()).await;
+    serve(
+        Listener::Tls(tcp, tls),
+        app,
+        Limits::default(),
+        std::future::pending(),
+    )
+    .await;
 }
 
 struct ChildProcess(Child);

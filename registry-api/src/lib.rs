@@ -10,8 +10,9 @@
 //! ([`ca_service::Engine`]), which authorises it, decides it and records it, and render its
 //! typed answer back; gateway errors become problem documents in one place (`problem.rs`).
 //! The public routes read through the read-only [`ca_service::Repository`] and run on every
-//! node. `router(state)` is the whole API; [`serve`] runs it over HTTPS (rustls) or, when
-//! configured, plain HTTP. docs/architecture.md shows where each request goes.
+//! node. `router(state)` is the whole API, and [`publication_router`] the public routes of
+//! the publication point; `tsca_http::serve` runs them, over HTTPS or, when configured,
+//! plain HTTP. docs/architecture.md shows where each request goes.
 
 mod api;
 pub mod auth;
@@ -20,7 +21,6 @@ mod metrics;
 pub mod openapi;
 pub mod problem;
 mod public;
-mod serve;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -35,7 +35,6 @@ use ca_store::{LookupIndex, SharedLookup};
 
 pub use metrics::Metrics;
 pub use public::PublicState;
-pub use serve::{serve, tls_config_from_pem_files, Listener};
 
 use crate::problem::Problem;
 
@@ -53,6 +52,11 @@ pub struct RegistryConfig {
     /// (one indexed audit-log query when nothing changed). This instance's own changes are
     /// applied before the request that made them returns.
     pub lookup_refresh: Duration,
+    /// Base of the chain URLs handed out (`chain_url`, what an operator writes into a
+    /// PASSporT's `x5u`): the publication point's HTTPS URL, e.g. `https://pki.example.net`,
+    /// since verifiers fetch `x5u` over HTTPS only (RFC 8224 §4.1, ATIS-1000074). `None`
+    /// hands out the path alone, relative to whichever port was asked.
+    pub chain_url_base: Option<String>,
 }
 
 impl Default for RegistryConfig {
@@ -61,6 +65,7 @@ impl Default for RegistryConfig {
             max_body_bytes: 64 * 1024,
             rate_limit_per_second: 50.0,
             lookup_refresh: Duration::from_secs(1),
+            chain_url_base: None,
         }
     }
 }
@@ -86,7 +91,10 @@ impl AppState {
     pub async fn new(engine: Engine, config: RegistryConfig) -> Result<Self, ca_store::StoreError> {
         let lookup = SharedLookup::load(engine.reader(), jiff::Timestamp::now()).await?;
         let state = Self {
-            public: PublicState::new(Repository::new(engine.reader().clone())),
+            public: PublicState::new(
+                Repository::new(engine.reader().clone()),
+                config.chain_url_base.clone(),
+            ),
             engine,
             config,
             lookup: Arc::new(lookup),
@@ -97,6 +105,12 @@ impl AppState {
         let refresher = state.clone();
         tokio::spawn(async move { refresher.refresh_lookup_forever().await });
         Ok(state)
+    }
+
+    /// The public routes' state (repository, chain cache), to serve the publication point
+    /// from the same chain cache, which this state's catch-ups keep current.
+    pub fn public(&self) -> PublicState {
+        self.public.clone()
     }
 
     /// Adds text (Prometheus exposition lines) to /metrics, e.g. the OCSP responder's.

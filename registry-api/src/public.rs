@@ -27,14 +27,26 @@ use crate::AppState;
 pub struct PublicState {
     pub(crate) repository: Repository,
     pub(crate) chains: Arc<ChainCache>,
+    chain_url_base: Option<Arc<str>>,
 }
 
 impl PublicState {
-    /// The public routes' state over a repository.
-    pub fn new(repository: Repository) -> Self {
+    /// The public routes' state over a repository. `chain_url_base` is the publication
+    /// point's HTTPS base URL (see [`crate::RegistryConfig::chain_url_base`]).
+    pub fn new(repository: Repository, chain_url_base: Option<String>) -> Self {
         Self {
             repository,
             chains: Arc::new(ChainCache::new(CHAIN_CACHE_ENTRIES)),
+            chain_url_base: chain_url_base.map(|b| Arc::from(b.trim_end_matches('/'))),
+        }
+    }
+
+    /// Where a certificate's chain is served: `{base}/chains/{fingerprint}.pem`, or the path
+    /// alone when no base is configured.
+    pub(crate) fn chain_url(&self, fingerprint: &impl std::fmt::Display) -> String {
+        match &self.chain_url_base {
+            Some(base) => format!("{base}/chains/{fingerprint}.pem"),
+            None => format!("/chains/{fingerprint}.pem"),
         }
     }
 }
@@ -281,7 +293,7 @@ pub(crate) async fn trust_anchors(
     Ok(Json(json!({ "trust_anchors": list })).into_response())
 }
 
-fn lookup_json(matches: &[LookupMatch]) -> Value {
+fn lookup_json(public: &PublicState, matches: &[LookupMatch]) -> Value {
     json!({
         "authorised": matches.iter().map(|m| json!({
             "operator_id": m.operator_id,
@@ -291,7 +303,7 @@ fn lookup_json(matches: &[LookupMatch]) -> Value {
             "certificates": m.certificates.iter().map(|c| json!({
                 "fingerprint": c.fingerprint.to_string(),
                 "not_after": c.not_after.as_second(),
-                "chain_url": format!("/chains/{}.pem", c.fingerprint),
+                "chain_url": public.chain_url(&c.fingerprint),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>()
     })
@@ -308,7 +320,7 @@ pub(crate) async fn lookup_e164(
     let matches = state
         .lookup_index()
         .lookup_e164(&number, jiff::Timestamp::now());
-    let mut body = lookup_json(&matches);
+    let mut body = lookup_json(&state.public, &matches);
     body["number"] = json!(number.as_str());
     Ok(Json(body))
 }
@@ -322,7 +334,7 @@ pub(crate) async fn lookup_plmn(
     let matches = state
         .lookup_index()
         .lookup_plmn(&plmn, jiff::Timestamp::now());
-    let mut body = lookup_json(&matches);
+    let mut body = lookup_json(&state.public, &matches);
     body["plmn"] = json!(plmn.to_string());
     Ok(Json(body))
 }

@@ -1,5 +1,5 @@
 //! The registry story end to end over real HTTPS, with the clients a user has: the server is
-//! `registry_api::serve` on a random port of 127.0.0.1 with a TLS certificate made here, and
+//! `tsca_http::serve` on a random port of 127.0.0.1 with a TLS certificate made here, and
 //! every call is `curl --cacert`; the operator's key and CSR come from `openssl`, the chain is
 //! checked with `openssl verify`, and the CRL is read with `openssl crl` and used by
 //! `openssl verify -crl_check` before and after revocation. On SQLite, and on PostgreSQL when
@@ -23,10 +23,11 @@ use std::time::Instant;
 use ca_core::profile::Profile;
 use ca_store::testing::TestDatabase;
 use common::{harness, Harness};
-use registry_api::{router, serve, tls_config_from_pem_files, Listener};
+use registry_api::router;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tsca_http::{serve, tls_config_from_pem_files, Limits, Listener};
 
 /// A number inside the prefix the operator is assigned (prefix:3361).
 const NUMBER: &str = "+33612345678";
@@ -383,7 +384,7 @@ fn story(h: &Harness, user: &User) {
     );
 }
 
-/// The registry served by `registry_api::serve` over HTTPS on a random port.
+/// The registry served by `tsca_http::serve` over HTTPS on a random port.
 struct Server {
     base: String,
     stop: oneshot::Sender<()>,
@@ -407,8 +408,9 @@ impl Server {
         let port = tcp.local_addr().unwrap().port();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(
-            Listener::Https(tcp, config),
+            Listener::Tls(tcp, config),
             router(h.state.clone()),
+            Limits::default(),
             async {
                 let _ = stopped.await;
             },

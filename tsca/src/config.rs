@@ -23,9 +23,13 @@
 //! tls_private_key = "/etc/tsca/tls/key.pem"
 //! plain_http = false              # true only behind a TLS-terminating proxy
 //!
-//! [publication]                   # plain HTTP: OCSP, CRLs, chains
-//! listen = "0.0.0.0:8080"         # TSCA_PUBLICATION_LISTEN
+//! [publication]                   # OCSP, CRLs, chains, CA certificates
+//! listen = "0.0.0.0:8080"         # plain HTTP; TSCA_PUBLICATION_LISTEN
 //! base_url = "http://pki.example.net"   # written into certificates; TSCA_PUBLIC_BASE_URL
+//! tls_listen = "0.0.0.0:8444"     # the same routes over HTTPS, for x5u chain URLs
+//! tls_base_url = "https://pki.example.net:8444"   # chain URLs handed out (may be set alone)
+//! tls_certificate = "/etc/tsca/tls/pki.pem"
+//! tls_private_key = "/etc/tsca/tls/pki-key.pem"
 //!
 //! [services]
 //! run = ["registry", "ocsp"]      # which parts this process serves
@@ -116,16 +120,32 @@ impl Default for RegistrySection {
     }
 }
 
-/// `[publication]`.
+/// `[publication]`: one server, on a plain-HTTP port and optionally an HTTPS one. OCSP and
+/// CRL URLs stay plain HTTP, as RFC 5280 and RFC 6960 clients expect (fetching a status over
+/// TLS would itself need a status check); `x5u` chain URLs must be HTTPS (RFC 8224 §4.1,
+/// ATIS-1000074), so chains are served on both and the HTTPS URL is the one handed out.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PublicationSection {
-    /// Address.
+    /// Plain-HTTP address.
     #[serde(default = "default_publication_listen")]
     pub listen: SocketAddr,
     /// Base URL written into certificates (CRL DP, AIA OCSP and caIssuers).
     #[serde(default = "default_base_url")]
     pub base_url: String,
+    /// HTTPS address of the same routes, if any.
+    #[serde(default)]
+    pub tls_listen: Option<SocketAddr>,
+    /// Base URL of the HTTPS port as verifiers reach it: chain URLs handed out are
+    /// `{tls_base_url}/chains/…`. May be set alone on a node that does not serve them.
+    #[serde(default)]
+    pub tls_base_url: Option<String>,
+    /// TLS certificate chain (PEM) of the HTTPS port.
+    #[serde(default)]
+    pub tls_certificate: Option<PathBuf>,
+    /// TLS private key (PEM) of the HTTPS port.
+    #[serde(default)]
+    pub tls_private_key: Option<PathBuf>,
 }
 
 impl Default for PublicationSection {
@@ -133,6 +153,56 @@ impl Default for PublicationSection {
         Self {
             listen: default_publication_listen(),
             base_url: default_base_url(),
+            tls_listen: None,
+            tls_base_url: None,
+            tls_certificate: None,
+            tls_private_key: None,
+        }
+    }
+}
+
+/// The HTTPS listener of the publication point, all of its settings present.
+#[derive(Debug, Clone)]
+pub struct PublicationTls {
+    /// Address.
+    pub listen: SocketAddr,
+    /// Certificate chain (PEM).
+    pub certificate: PathBuf,
+    /// Private key (PEM).
+    pub private_key: PathBuf,
+}
+
+impl PublicationSection {
+    /// The HTTPS listener, when configured; an error names what is missing when it is
+    /// configured only in part (`tls_listen` needs `tls_certificate`, `tls_private_key` and
+    /// `tls_base_url`).
+    pub fn tls_listener(&self) -> CliResult<Option<PublicationTls>> {
+        let base_url = self.chain_url_base()?;
+        match (self.tls_listen, &self.tls_certificate, &self.tls_private_key, base_url) {
+            (None, None, None, _) => Ok(None),
+            (Some(listen), Some(certificate), Some(private_key), Some(_)) => {
+                Ok(Some(PublicationTls {
+                    listen,
+                    certificate: certificate.clone(),
+                    private_key: private_key.clone(),
+                }))
+            }
+            _ => Err("publication.tls_listen, tls_certificate, tls_private_key and tls_base_url go together: set all four to serve chains over HTTPS here, or only tls_base_url when another node or a proxy serves them".into()),
+        }
+    }
+
+    /// `tls_base_url`, checked: the base of the chain URLs the API hands out. It may be set
+    /// alone, on a registry-only node whose chains another node (or a proxy) serves.
+    pub fn chain_url_base(&self) -> CliResult<Option<String>> {
+        match &self.tls_base_url {
+            None => Ok(None),
+            Some(url) if url.starts_with("https://") => {
+                Ok(Some(url.trim_end_matches('/').to_owned()))
+            }
+            Some(url) => Err(format!(
+                "publication.tls_base_url {url:?} must be an https:// URL (x5u chain URLs are HTTPS only, RFC 8224 §4.1)"
+            )
+            .into()),
         }
     }
 }
@@ -241,6 +311,16 @@ impl Config {
         if let Some(v) = env("TSCA_PUBLIC_BASE_URL") {
             config.publication.base_url = v;
         }
+        if let Some(v) = env("TSCA_PUBLICATION_TLS_LISTEN") {
+            config.publication.tls_listen = Some(
+                v.parse()
+                    .map_err(|e| format!("TSCA_PUBLICATION_TLS_LISTEN={v:?}: {e}"))?,
+            );
+        }
+        if let Some(v) = env("TSCA_PUBLIC_TLS_BASE_URL") {
+            config.publication.tls_base_url = Some(v);
+        }
+        config.publication.tls_listener()?;
         if !config.publication.base_url.starts_with("http://") {
             return Err(format!(
                 "publication.base_url {:?} must be an http:// URL (CRL and OCSP URLs are plain HTTP, RFC 5280 / RFC 9919)",

@@ -36,8 +36,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// A running PKI on this machine: SQLite, an offline root, a regional and a national CA,
-    /// an example operator with a certificate; serves the registry on https://127.0.0.1:8443
-    /// and OCSP/CRLs on http://127.0.0.1:8080. A second run reuses the data.
+    /// an example operator with a certificate; serves the registry on https://127.0.0.1:8443,
+    /// OCSP/CRLs/chains on http://127.0.0.1:8080 and chains (x5u) on https://127.0.0.1:8444.
+    /// A second run reuses the data.
     Quickstart {
         /// Where everything is kept.
         #[arg(long, default_value = "tsca-data")]
@@ -48,6 +49,9 @@ enum Command {
         /// OCSP / CRL / chain (HTTP) address.
         #[arg(long, default_value = "127.0.0.1:8080")]
         publication_addr: std::net::SocketAddr,
+        /// Chain (x5u) / CRL / CA certificate (HTTPS) address: the publication point over TLS.
+        #[arg(long, default_value = "127.0.0.1:8444")]
+        publication_tls_addr: std::net::SocketAddr,
     },
     /// Serves the registry and/or the OCSP responder from a config file (see deploy/config).
     Serve {
@@ -192,9 +196,17 @@ async fn dispatch(command: Command) -> CliResult<ExitCode> {
             data_dir,
             registry_addr,
             publication_addr,
-        } => quickstart::run(&data_dir, registry_addr, publication_addr)
-            .await
-            .map(|()| ExitCode::SUCCESS),
+            publication_tls_addr,
+        } => quickstart::run(
+            &data_dir,
+            quickstart::Addresses {
+                registry: registry_addr,
+                publication: publication_addr,
+                publication_tls: publication_tls_addr,
+            },
+        )
+        .await
+        .map(|()| ExitCode::SUCCESS),
         Command::Serve { config } => run::serve_config(&config).await.map(|()| ExitCode::SUCCESS),
         Command::Bootstrap {
             database_url,

@@ -11,10 +11,13 @@
 //!    CSR → ceremony → install path; a national CA issued at once by the regional one; an
 //!    example operator with assignments and an issued certificate in `example-operator/`.
 //!    All of it through the gateway, as an admin and the operator would over the API.
-//! 4. `tls/`: a self-signed certificate for 127.0.0.1 / localhost.
+//! 4. `tls/`: a self-signed certificate for 127.0.0.1 / localhost (`registry.pem`), used by
+//!    the registry and by the publication point's HTTPS port.
 //!
-//! Then it serves the registry on https://127.0.0.1:8443 and OCSP, CRLs and chains on
-//! http://127.0.0.1:8080. A later run finds `quickstart.json` and only serves.
+//! Then it serves the registry on https://127.0.0.1:8443, OCSP, CRLs and chains on
+//! http://127.0.0.1:8080, and the same publication routes on https://127.0.0.1:8444, whose
+//! chain URLs the API hands out (x5u is HTTPS only). A later run finds `quickstart.json` and
+//! only serves.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,13 +33,14 @@ use ca_service::{
 };
 use ca_store::{ApprovalPolicy, OperatorId, Store, Tier, TokenGrant};
 use rand_core::{OsRng, RngCore};
-use registry_api::{Listener, RegistryConfig};
+use registry_api::RegistryConfig;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
+use tsca_http::Listener;
 use zeroize::Zeroizing;
 
 use crate::ceremony::{self, RootFolder};
-use crate::run::{serve_ca, Plan};
+use crate::run::{serve, Node, Plan, Publication};
 use crate::{spinner, write_private, CliResult};
 
 /// How the quickstart appears in the audit log.
@@ -109,8 +113,24 @@ fn mkdir_private(path: &Path) -> CliResult<()> {
     Ok(())
 }
 
+/// Where the quickstart listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Addresses {
+    /// The registry (HTTPS).
+    pub registry: SocketAddr,
+    /// The publication point over plain HTTP (OCSP, CRLs, chains).
+    pub publication: SocketAddr,
+    /// The publication point over HTTPS (the chain URLs handed out).
+    pub publication_tls: SocketAddr,
+}
+
 /// Runs the quickstart.
-pub async fn run(data_dir: &Path, registry: SocketAddr, publication: SocketAddr) -> CliResult<()> {
+pub async fn run(data_dir: &Path, addresses: Addresses) -> CliResult<()> {
+    let Addresses {
+        registry,
+        publication,
+        publication_tls,
+    } = addresses;
     let paths = Paths {
         root: data_dir.to_path_buf(),
     };
@@ -130,6 +150,11 @@ pub async fn run(data_dir: &Path, registry: SocketAddr, publication: SocketAddr)
     let publication_tcp = TcpListener::bind(publication).await.map_err(|e| {
         format!(
             "cannot listen on {publication}: {e} (is another tsca running? use --publication-addr)"
+        )
+    })?;
+    let publication_tls_tcp = TcpListener::bind(publication_tls).await.map_err(|e| {
+        format!(
+            "cannot listen on {publication_tls}: {e} (is another tsca running? use --publication-tls-addr)"
         )
     })?;
     if first_run {
@@ -167,20 +192,23 @@ pub async fn run(data_dir: &Path, registry: SocketAddr, publication: SocketAddr)
     } else {
         serde_json::from_slice(&std::fs::read(paths.state())?)?
     };
-    let tls = registry_api::tls_config_from_pem_files(
+    let tls = tsca_http::tls_config_from_pem_files(
         &paths.tls("registry.pem"),
         &paths.tls("registry-key.pem"),
     )?;
-    print_welcome(&paths, &state, registry, publication)?;
-    serve_ca(
-        engine,
-        Plan {
-            registry: Some(Listener::Https(registry_tcp, tls)),
-            publication: Some(publication_tcp),
-            registry_config: RegistryConfig::default(),
+    print_welcome(&paths, &state, addresses)?;
+    let plan = Plan {
+        registry: Some(Listener::Tls(registry_tcp, tls.clone())),
+        publication: Some(Publication {
+            plain: publication_tcp,
+            tls: Some((publication_tls_tcp, tls)),
+        }),
+        registry_config: RegistryConfig {
+            chain_url_base: Some(format!("https://{publication_tls}")),
+            ..RegistryConfig::default()
         },
-    )
-    .await
+    };
+    serve(Node::Ca(engine), plan).await
 }
 
 async fn build(paths: &Paths, engine: &Engine) -> CliResult<State> {
@@ -406,12 +434,12 @@ async fn build(paths: &Paths, engine: &Engine) -> CliResult<State> {
     })
 }
 
-fn print_welcome(
-    paths: &Paths,
-    state: &State,
-    registry: SocketAddr,
-    publication: SocketAddr,
-) -> CliResult<()> {
+fn print_welcome(paths: &Paths, state: &State, addresses: Addresses) -> CliResult<()> {
+    let Addresses {
+        registry,
+        publication,
+        publication_tls,
+    } = addresses;
     let admin = read_secret(&paths.secret("admin-token"))?;
     let operator = read_secret(&paths.secret("operator-token"))?;
     let d = paths.root.display();
@@ -421,6 +449,7 @@ fn print_welcome(
 tsca is running.
   registry (HTTPS)        https://{registry}       TLS certificate: {d}/tls/registry.pem
   OCSP, CRLs, chains      http://{publication}
+  chains (x5u), CRLs      https://{publication_tls}   same TLS certificate
   database                {d}/tsca.db
   offline root            {d}/offline-root/   (in production: a machine that is never online)
 
@@ -430,7 +459,7 @@ Example operator token:  {operator}
 Try it (paste as is):
   curl --cacert {d}/tls/registry.pem -H 'Authorization: Bearer {admin}' https://{registry}/v1/authorities
   curl --cacert {d}/tls/registry.pem https://{registry}/v1/lookup/e164/33612345678
-  curl -s http://{publication}/chains/{fp}.pem -o chain.pem
+  curl -s --cacert {d}/tls/registry.pem https://{publication_tls}/chains/{fp}.pem -o chain.pem
   openssl verify -CAfile {d}/offline-root/root.pem -untrusted {d}/example-operator/chain.pem {d}/example-operator/certificate.pem
   openssl ocsp -issuer {d}/example-operator/issuer.pem -cert {d}/example-operator/certificate.pem -url http://{publication}/ocsp -CAfile {d}/offline-root/root.pem -verify_other {d}/example-operator/chain.pem
   curl --cacert {d}/tls/registry.pem -H 'Authorization: Bearer {operator}' -H 'Content-Type: application/json' -d '{{"reason":"keyCompromise"}}' https://{registry}/v1/certificates/{fp}/revoke

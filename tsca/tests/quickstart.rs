@@ -39,12 +39,39 @@ struct Running {
     printed: Vec<String>,
 }
 
-fn start(dir: &std::path::Path, registry: u16, publication: u16) -> Running {
+/// The quickstart's three ports.
+#[derive(Clone, Copy)]
+struct Ports {
+    registry: u16,
+    publication: u16,
+    publication_tls: u16,
+}
+
+impl Ports {
+    fn free() -> Ports {
+        Ports {
+            registry: free_port(),
+            publication: free_port(),
+            publication_tls: free_port(),
+        }
+    }
+}
+
+fn start(dir: &std::path::Path, ports: Ports) -> Running {
+    let Ports {
+        registry,
+        publication,
+        publication_tls,
+    } = ports;
     let mut child = Command::new(env!("CARGO_BIN_EXE_tsca"))
         .args(["quickstart", "--data-dir"])
         .arg(dir)
         .args(["--registry-addr", &format!("127.0.0.1:{registry}")])
         .args(["--publication-addr", &format!("127.0.0.1:{publication}")])
+        .args([
+            "--publication-tls-addr",
+            &format!("127.0.0.1:{publication_tls}"),
+        ])
         .env("TSCA_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -149,8 +176,13 @@ fn quickstart_commands_work_verbatim() {
     }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (registry, publication) = (free_port(), free_port());
-    let mut run = start(&data, registry, publication);
+    let ports = Ports::free();
+    let Ports {
+        registry,
+        publication,
+        publication_tls,
+    } = ports;
+    let mut run = start(&data, ports);
     wait_ready(publication);
     let printed = run.printed.clone();
     let work = dir.path().to_str().unwrap();
@@ -165,12 +197,45 @@ fn quickstart_commands_work_verbatim() {
         .unwrap()
         .to_owned();
     let (ok, out) = shell(&lookup.replace("curl ", "curl -sf "));
-    assert!(ok && out.contains("chain_url"), "lookup: {out}");
-    let (ok, out) = shell(&format!(
-        "cd {work} && {}",
-        printed_command(&printed, "curl -s http")
-    ));
+    // The chain URL handed out is the publication point's HTTPS one (x5u is HTTPS only).
+    let chain_url = format!("https://127.0.0.1:{publication_tls}/chains/");
+    assert!(ok && out.contains(&chain_url), "lookup: {out}");
+    let fetch = printed_command(&printed, "curl -s --cacert");
+    assert!(fetch.contains(&chain_url), "{fetch}");
+    let (ok, out) = shell(&format!("cd {work} && {fetch}"));
     assert!(ok, "chain fetch: {out}");
+    let chain = std::fs::read_to_string(dir.path().join("chain.pem")).unwrap();
+    assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 3, "{chain}");
+    // The same chain over plain HTTP, and the OCSP and CRL routes on the HTTPS port too: one
+    // server, two listeners. Plain HTTP to the HTTPS port gets no HTTP answer.
+    let plain_chain = fetch
+        .replace(
+            &format!("--cacert {}/tls/registry.pem ", data.display()),
+            "",
+        )
+        .replace(
+            &format!("https://127.0.0.1:{publication_tls}"),
+            &format!("http://127.0.0.1:{publication}"),
+        )
+        .replace("-o chain.pem", "-o plain-chain.pem");
+    let (ok, out) = shell(&format!("cd {work} && {plain_chain}"));
+    assert!(ok, "{plain_chain}: {out}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("plain-chain.pem")).unwrap(),
+        chain
+    );
+    let (ok, out) = shell(&format!(
+        "curl -sf --cacert {}/tls/registry.pem -o /dev/null -w '%{{http_code}}' https://127.0.0.1:{publication_tls}/crl/france.crl",
+        data.display()
+    ));
+    assert!(ok && out.trim() == "200", "CRL over HTTPS: {out}");
+    let (ok, out) = shell(&format!(
+        "curl -s -m 5 http://127.0.0.1:{publication_tls}/healthz"
+    ));
+    assert!(
+        !ok || !out.contains("ok"),
+        "plain HTTP on the TLS port: {out}"
+    );
     let (ok, out) = shell(&printed_command(&printed, "openssl verify"));
     assert!(ok && out.contains(": OK"), "openssl verify: {out}");
     let ocsp = printed_command(&printed, "openssl ocsp");
@@ -304,7 +369,7 @@ fn quickstart_commands_work_verbatim() {
     assert!(status.success(), "exit status after SIGINT: {status}");
 
     // A second run reuses the data: the certificate is still revoked.
-    let mut again = start(&data, registry, publication);
+    let mut again = start(&data, ports);
     wait_ready(publication);
     let (_, out) = shell(&ocsp);
     assert!(out.contains(": revoked"), "after restart: {out}");

@@ -76,7 +76,17 @@ fn serve_from_a_config_file_then_stop_on_sigterm() {
     let ocsp = get(publication, "/ocsp/not-base64!").unwrap();
     assert!(ocsp.contains("application/ocsp-response"), "{ocsp}");
 
+    // Idle keep-alive clients on both ports do not hold the stop up: the one connection loop
+    // asks every open connection to close once its request in flight is answered.
+    let _idle_publication = kept_alive(publication, "/healthz");
+    let _idle_registry = kept_alive(registry, "/healthz");
+    let stopping = Instant::now();
     stop(child);
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "idle connections held the stop up for {:?}",
+        stopping.elapsed()
+    );
 
     // An OCSP-only node on the same database: with the CA-key passphrase it refuses to
     // start, naming it; with the responder passphrase alone it serves.
@@ -132,6 +142,19 @@ fn serve_from_a_config_file_then_stop_on_sigterm() {
     stop(child);
 }
 
+/// A connection that has had one answer and stays open, idle.
+fn kept_alive(port: u16, path: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut buffer = [0u8; 4096];
+    let read = stream.read(&mut buffer).unwrap();
+    assert!(buffer[..read].starts_with(b"HTTP/1.1 200"));
+    stream
+}
+
 /// SIGTERM, then a clean exit within 30 s.
 fn stop(mut child: std::process::Child) {
     Command::new("kill")
@@ -162,6 +185,34 @@ fn a_bad_config_is_refused_naming_the_key() {
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("tls_cert"), "{text}");
+    // The HTTPS side of the publication point is all or nothing, and its URL is https://.
+    std::fs::write(
+        &path,
+        "[database]\nurl = \"sqlite://x.db\"\n\n[publication]\ntls_listen = \"127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tsca"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && text.contains("tls_certificate, tls_private_key and tls_base_url go together"),
+        "{text}"
+    );
+    std::fs::write(&path, "[database]\nurl = \"sqlite://x.db\"\n\n[publication]\ntls_listen = \"127.0.0.1:1\"\ntls_base_url = \"http://pki\"\ntls_certificate = \"c.pem\"\ntls_private_key = \"k.pem\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tsca"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("must be an https:// URL"),
+        "{text}"
+    );
     std::fs::write(&path, "[database]\nurl = \"sqlite://x.db\"\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_tsca"))
         .args(["serve", "--config"])

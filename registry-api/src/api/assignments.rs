@@ -27,9 +27,9 @@ pub(crate) struct AssignmentIn {
     ported_from: Option<OperatorId>,
 }
 
-fn change_json(change: &AssignmentChange) -> Value {
+fn change_json(state: &AppState, change: &AssignmentChange) -> Value {
     json!({"assignment": render::assignment(&change.assignment),
-        "revoked_certificates": change.revoked.iter().map(render::certificate).collect::<Vec<_>>()})
+        "revoked_certificates": change.revoked.iter().map(|c| render::certificate(&state.public, c)).collect::<Vec<_>>()})
 }
 
 pub(crate) async fn create(
@@ -62,7 +62,7 @@ pub(crate) async fn create(
             .value
             .revoked
             .iter()
-            .map(render::certificate)
+            .map(|c| render::certificate(&state.public, c))
             .collect::<Vec<_>>());
     }
     Ok(respond(StatusCode::CREATED, &answer, body))
@@ -98,7 +98,11 @@ pub(crate) async fn withdraw(
         bump(&state.metrics.revoked);
     }
     state.refresh_lookup().await;
-    Ok(respond(StatusCode::OK, &answer, change_json(&answer.value)))
+    Ok(respond(
+        StatusCode::OK,
+        &answer,
+        change_json(&state, &answer.value),
+    ))
 }
 
 /// The fields of an assignment that may change: only its end (a JSON merge patch, RFC 7396:
@@ -137,5 +141,9 @@ pub(crate) async fn change(
         bump(&state.metrics.revoked);
     }
     state.refresh_lookup().await;
-    Ok(respond(StatusCode::OK, &answer, change_json(&answer.value)))
+    Ok(respond(
+        StatusCode::OK,
+        &answer,
+        change_json(&state, &answer.value),
+    ))
 }

@@ -48,7 +48,7 @@ pub(crate) async fn list(
         .then(|| page.last().map(|c| c.id))
         .flatten();
     Ok(Json(
-        json!({"certificates": page.iter().map(render::certificate).collect::<Vec<_>>(), "next_after": next}),
+        json!({"certificates": page.iter().map(|c| render::certificate(&state.public, c)).collect::<Vec<_>>(), "next_after": next}),
     ))
 }
 
@@ -67,7 +67,7 @@ pub(crate) async fn get(
     Path(text): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let record = state.engine.certificate(&who, &fingerprint(&text)?).await?;
-    Ok(Json(render::certificate(&record)))
+    Ok(Json(render::certificate(&state.public, &record)))
 }
 
 #[derive(Deserialize)]
@@ -95,7 +95,7 @@ pub(crate) async fn revoke(
     Ok(respond(
         StatusCode::OK,
         &answer,
-        render::certificate(&answer.value),
+        render::certificate(&state.public, &answer.value),
     ))
 }
 

@@ -41,7 +41,7 @@ fn enrolment_response(state: &AppState, answer: &Answer<EnrolmentAnswer>) -> Res
             respond(
                 StatusCode::CREATED,
                 answer,
-                json!({"enrolment_id": enrolment.id, "status": "issued", "certificate": render::certificate(certificate)}),
+                json!({"enrolment_id": enrolment.id, "status": "issued", "certificate": render::certificate(&state.public, certificate)}),
             )
         }
         (EnrolmentStatus::Pending, _) => {

@@ -9,6 +9,8 @@ use ca_store::{
 };
 use serde_json::{json, Value};
 
+use crate::PublicState;
+
 fn scope_list(scope: &ScopeConstraint) -> Value {
     match scope {
         ScopeConstraint::Unconstrained => json!("*"),
@@ -30,7 +32,9 @@ pub(crate) fn authority(a: &Authority) -> Value {
     })
 }
 
-pub(crate) fn certificate(c: &CertificateRecord) -> Value {
+/// A certificate, with the absolute chain URL (what an `x5u` points to) when the publication
+/// point's HTTPS base is configured.
+pub(crate) fn certificate(public: &PublicState, c: &CertificateRecord) -> Value {
     let fingerprint = c.fingerprint().map(|f| f.to_string());
     json!({
         "id": c.id, "fingerprint": fingerprint, "serial": c.serial.to_string(),
@@ -40,7 +44,7 @@ pub(crate) fn certificate(c: &CertificateRecord) -> Value {
         "scope": scope_list(&c.scope),
         "revoked_at": c.revocation.map(|r| r.revoked_at.as_second()),
         "revocation_reason": c.revocation.and_then(|r| r.reason).map(|r| r.to_string()),
-        "chain_url": fingerprint.as_ref().map(|fp| format!("/chains/{fp}.pem")),
+        "chain_url": fingerprint.as_ref().map(|fp| public.chain_url(fp)),
         "certificate_pem": c.issued.as_ref().and_then(|i| ca_core::x509::pem_encode("CERTIFICATE", &i.der).ok()),
     })
 }
