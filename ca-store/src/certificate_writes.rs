@@ -18,7 +18,6 @@ use crate::columns::{scope_to_text, time_to_column};
 use crate::database::WriteTx;
 use crate::error::{Result, StoreError};
 use crate::model::{Actor, AuthorityId, CertificateId, EnrolmentId, InstanceId, OperatorId};
-use crate::notify::RevocationEvent;
 use crate::ocsp_responses::{upsert_ocsp, PreSignedResponse};
 
 impl WriteTx {
@@ -245,8 +244,8 @@ impl WriteTx {
     }
 
     /// Revokes a valid certificate at this transaction's time and stores its freshly signed
-    /// "revoked" OCSP response with it (when the caller could sign one); responders hear of it when the transaction commits
-    /// (NOTIFY on PostgreSQL, the in-process channel on SQLite). Conflict when the
+    /// "revoked" OCSP response with it (when the caller could sign one); responders follow
+    /// the audit entry once the transaction commits (notify.rs). Conflict when the
     /// certificate is not valid.
     pub async fn revoke_certificate(
         &mut self,
@@ -344,8 +343,8 @@ impl WriteTx {
         self.announce_revocation(current, ocsp).await
     }
 
-    /// The parts every revocation shares: the stored response, the issuer's revocation count
-    /// (CRL freshness) and the event for responders.
+    /// The parts every revocation shares: the stored response and the issuer's revocation
+    /// count (CRL freshness).
     async fn announce_revocation(
         &mut self,
         current: &CertificateRecord,
@@ -354,13 +353,7 @@ impl WriteTx {
         if let Some(ocsp) = ocsp {
             upsert_ocsp(&mut *self.tx, current.id, current.issuer_id, ocsp).await?;
         }
-        self.bump_revocation_seq(current.issuer_id).await?;
-        self.notify(RevocationEvent {
-            certificate_id: current.id.0,
-            issuer_id: current.issuer_id.0,
-            serial: current.serial.to_string(),
-        })
-        .await
+        self.bump_revocation_seq(current.issuer_id).await
     }
 }
 

@@ -22,22 +22,23 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde_json::Value;
 use sqlx::{Any, AnyPool, Row, Transaction};
-use tokio::sync::broadcast;
 
 use crate::audit;
 use crate::columns::time_to_column;
 use crate::connect::{self, Backend, DatabaseUrl};
 use crate::error::{Result, StoreError};
 use crate::model::Actor;
-use crate::notify::{RevocationEvent, Subscription, REVOCATION_CHANNEL};
+#[cfg(doc)]
+use crate::notify::CHANGES_CHANNEL;
+use crate::notify::{Announcer, Subscription};
 
-/// The pools and the in-process event channel, shared by every handle on one database.
+/// The pools and the change wake-ups, shared by every handle on one database.
 pub(crate) struct Database {
     pub(crate) url: DatabaseUrl,
     pub(crate) read: AnyPool,
     pub(crate) write: AnyPool,
-    /// In-process revocation events (SQLite; on PostgreSQL they travel by NOTIFY).
-    pub(crate) local_events: broadcast::Sender<RevocationEvent>,
+    /// Wake-ups after this process's commits (notify.rs).
+    pub(crate) announcer: Announcer,
 }
 
 impl Database {
@@ -49,12 +50,15 @@ impl Database {
             tracing::info!(database = %url.redacted(), ?applied, "applied migrations");
         }
         crate::certificates::backfill_public_keys(&pools.write).await?;
-        let (local_events, _) = broadcast::channel(4096);
+        let announcer = Announcer::new(match url.backend {
+            Backend::Postgres => Some(pools.write.clone()),
+            Backend::Sqlite => None,
+        });
         Ok(Arc::new(Database {
             url,
             read: pools.read,
             write: pools.write,
-            local_events,
+            announcer,
         }))
     }
 }
@@ -158,8 +162,7 @@ impl Store {
             first_seq: seq + 1,
             now,
             backend: self.backend(),
-            pending_events: Vec::new(),
-            local_events: self.db.local_events.clone(),
+            announcer: self.db.announcer.clone(),
         })
     }
 }
@@ -203,12 +206,14 @@ impl StoreReader {
         Ok(())
     }
 
-    /// Subscribes to revocation events: PostgreSQL LISTEN on [`REVOCATION_CHANNEL`] (events
-    /// from every process on the database), or the in-process channel on SQLite.
+    /// Subscribes to change wake-ups (notify.rs): this process's commits, and on PostgreSQL
+    /// every process's through `LISTEN` on [`CHANGES_CHANNEL`]. What changed is read from
+    /// the audit log with [`StoreReader::changes_after`].
     pub async fn subscribe(&self) -> Result<Subscription> {
+        let local = self.db.announcer.subscribe_local();
         match self.backend() {
-            Backend::Postgres => Subscription::postgres(&self.db.url.url).await,
-            Backend::Sqlite => Ok(Subscription::local(self.db.local_events.subscribe())),
+            Backend::Postgres => Subscription::postgres(&self.db.url.url, local).await,
+            Backend::Sqlite => Ok(Subscription::local(local)),
         }
     }
 }
@@ -222,8 +227,7 @@ pub struct WriteTx {
     first_seq: i64,
     now: Timestamp,
     backend: Backend,
-    pending_events: Vec<RevocationEvent>,
-    local_events: broadcast::Sender<RevocationEvent>,
+    announcer: Announcer,
 }
 
 impl std::fmt::Debug for WriteTx {
@@ -288,31 +292,15 @@ impl WriteTx {
         Ok(seq)
     }
 
-    /// Queues a revocation event: on PostgreSQL a NOTIFY inside the transaction (delivered
-    /// only if it commits), on SQLite an in-process message sent after commit.
-    pub(crate) async fn notify(&mut self, event: RevocationEvent) -> Result<()> {
-        if self.backend == Backend::Postgres {
-            let payload =
-                serde_json::to_string(&event).map_err(|e| StoreError::Database(e.to_string()))?;
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(REVOCATION_CHANNEL)
-                .bind(payload)
-                .fetch_optional(&mut *self.tx)
-                .await?;
-        } else {
-            self.pending_events.push(event);
-        }
-        Ok(())
-    }
-
     /// True when this transaction has written an audit entry (so something changed).
     pub fn has_changes(&self) -> bool {
         self.head_seq >= self.first_seq
     }
 
-    /// Commits the changes and their audit entries. A failure while `COMMIT` is in flight is
-    /// reported with [`crate::WriteOutcome::Unknown`]. A transaction that changed nothing is
-    /// rolled back instead (it holds the audit head for nothing).
+    /// Commits the changes and their audit entries, then wakes the followers (notify.rs). A
+    /// failure while `COMMIT` is in flight is reported with [`crate::WriteOutcome::Unknown`].
+    /// A transaction that changed nothing is rolled back instead (it holds the audit head for
+    /// nothing).
     pub async fn commit(mut self) -> Result<()> {
         if !self.has_changes() {
             return Ok(());
@@ -326,10 +314,7 @@ impl WriteTx {
             .commit()
             .await
             .map_err(|e| StoreError::from(e).during_commit())?;
-        for event in self.pending_events.drain(..) {
-            // No receiver is not an error: nobody is listening yet.
-            let _ = self.local_events.send(event);
-        }
+        self.announcer.committed(self.head_seq);
         Ok(())
     }
 }

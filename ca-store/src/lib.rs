@@ -23,8 +23,9 @@
 //!   `abandoned` (revoked). See docs/issuance.md.
 //! - **Checks inside the transaction.** Every [`WriteTx`] holds the audit head row, which
 //!   orders all writers, so what it reads cannot change under it before it commits.
-//! - **Revocation is announced on commit.** A revoking transaction notifies subscribers
-//!   ([`notify`]): PostgreSQL NOTIFY, or an in-process channel on SQLite.
+//! - **Changes are announced after commit.** The audit log is the outbox: followers (the
+//!   OCSP responders) read what changed after the last entry they applied, woken by an
+//!   in-process broadcast and, on PostgreSQL, a NOTIFY sent after the commit ([`notify`]).
 //!
 //! Errors at this boundary are [`StoreError`]s: not found, conflict, unavailable (saying
 //! whether the write may have happened) and connect errors that name host and database but
@@ -74,7 +75,7 @@ pub use model::{
     Actor, AssignmentId, AuthorityId, CertificateId, CountryCode, EnrolmentId, InstanceId, KeyId,
     OperatorId, TokenId,
 };
-pub use notify::{RevocationEvent, StoreEvent, Subscription, REVOCATION_CHANNEL};
+pub use notify::{Changes, StoreEvent, Subscription, CHANGES_CHANNEL};
 pub use ocsp_responses::{OcspResponseRecord, PreSignedResponse};
 pub use operators::{NewOperator, Operator, OperatorStatus};
 pub use tokens::{ApiToken, NewApiToken, TokenGrant, TokenHash};

@@ -27,7 +27,6 @@ use std::sync::{RwLock, RwLockReadGuard};
 use ca_core::ident::Fingerprint;
 use ca_core::numbering::{E164Number, NumberingResource, PlmnId, ScopeConstraint};
 use jiff::Timestamp;
-use sqlx::Row;
 
 use crate::assignments::{fetch_assignments, Assignment};
 use crate::certificates::fetch_indexed_certificates;
@@ -502,46 +501,27 @@ impl StoreReader {
     /// commits with such an entry), and the newest sequence number read. Each object is read
     /// once, however many entries name it.
     pub async fn lookup_changes(&self, after_seq: i64) -> crate::Result<(i64, Vec<LookupChange>)> {
-        const PAGE: i64 = 10_000;
-        let mut seq = after_seq;
-        let mut assignments = std::collections::BTreeSet::new();
-        let mut certificates = std::collections::BTreeSet::new();
-        loop {
-            let rows = sqlx::query(
-                "SELECT seq, subject FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
-            )
-            .bind(seq)
-            .bind(PAGE)
-            .fetch_all(self.pool())
-            .await?;
-            for row in &rows {
-                seq = row.try_get("seq")?;
-                let subject: String = row.try_get("subject")?;
-                match subject.split_once(':') {
-                    Some(("assignment", id)) => assignments.extend(id.parse::<i64>().ok()),
-                    Some(("certificate", id)) => certificates.extend(id.parse::<i64>().ok()),
-                    _ => {}
-                }
-            }
-            if (rows.len() as i64) < PAGE {
-                break;
-            }
-        }
+        let crate::Changes {
+            through_seq: seq,
+            assignments,
+            certificates,
+            ..
+        } = self.changes_after(after_seq).await?;
         let mut changes = Vec::with_capacity(assignments.len() + certificates.len());
         for id in assignments {
-            let current = fetch_assignments(self.pool(), "id = $1", id).await?.pop();
+            let current = fetch_assignments(self.pool(), "id = $1", id.0).await?.pop();
             changes.push(match current {
                 Some(a) if a.withdrawn_at.is_none() => LookupChange::Assignment(a),
-                _ => LookupChange::AssignmentGone(AssignmentId(id)),
+                _ => LookupChange::AssignmentGone(id),
             });
         }
         for id in certificates {
-            let current = fetch_indexed_certificates(self.pool(), "id = $1", id)
+            let current = fetch_indexed_certificates(self.pool(), "id = $1", id.0)
                 .await?
                 .pop();
             changes.push(match current {
                 Some(c) => LookupChange::Certificate(c),
-                None => LookupChange::CertificateGone(CertificateId(id)),
+                None => LookupChange::CertificateGone(id),
             });
         }
         Ok((seq, changes))

@@ -622,10 +622,14 @@ async fn an_abandoned_reservation_is_revoked_once_and_announced() {
                 .revocation_seq,
             seq_before + 1
         );
-        let event = tokio::time::timeout(Duration::from_secs(10), events.next())
+        let through = reader.audit_head_seq().await.unwrap();
+        assert_eq!(next_commit(&mut events).await, through);
+        assert!(reader
+            .changes_after(through - 1)
             .await
-            .unwrap();
-        assert!(matches!(event, StoreEvent::Revoked(e) if e.certificate_id == id.get()));
+            .unwrap()
+            .certificates
+            .contains(&id));
         // A second attempt changes nothing.
         let mut tx = store.begin(t(1_200)).await.unwrap();
         assert!(!tx
@@ -646,6 +650,7 @@ async fn revocation_commits_status_and_ocsp_together_then_notifies() {
         let w = world(&store).await;
         let cert = issue(&store, &w, &[0x0a]).await;
         let mut events = reader.subscribe().await.unwrap();
+        let before_revocation = reader.audit_head_seq().await.unwrap();
 
         let revoked = revoke(&store, cert.id, 150, RevocationReason::KeyCompromise)
             .await
@@ -659,19 +664,37 @@ async fn revocation_commits_status_and_ocsp_together_then_notifies() {
             reader.ocsp_response(cert.id).await.unwrap().unwrap().der,
             b"OCSP revoked"
         );
-        let event = tokio::time::timeout(Duration::from_secs(10), events.next())
-            .await
-            .unwrap();
+        // Subscribers are woken after the commit with its sequence number, and the audit log
+        // names the certificate: the whole of what a follower needs.
+        let through = reader.audit_head_seq().await.unwrap();
+        assert_eq!(next_commit(&mut events).await, through, "{}", db.label());
+        let changes = reader.changes_after(before_revocation).await.unwrap();
+        assert_eq!(changes.through_seq, through);
         assert_eq!(
-            event,
-            StoreEvent::Revoked(RevocationEvent {
-                certificate_id: cert.id.get(),
-                issuer_id: w.national.id.get(),
-                serial: "0a".into()
-            }),
+            changes.certificates.into_iter().collect::<Vec<_>>(),
+            vec![cert.id],
             "{}",
             db.label()
         );
+
+        // On PostgreSQL another process's commit wakes this one too (NOTIFY after commit):
+        // a second Store on the same database stands for it.
+        if db.is_postgres() {
+            let other = Store::open(&db.url).await.unwrap();
+            let mut remote = reader.subscribe().await.unwrap();
+            let other_cert = issue(&other, &w, &[0x0b]).await;
+            let through = reader.audit_head_seq().await.unwrap();
+            // The local broadcast of `other` is not this Store's: only the NOTIFY can wake it
+            // (once per commit, or once for several that came together).
+            while next_commit(&mut remote).await < through {}
+            assert!(reader
+                .changes_after(before_revocation)
+                .await
+                .unwrap()
+                .certificates
+                .contains(&other_cert.id));
+            other.close().await;
+        }
 
         // Revoking twice is a conflict and writes nothing.
         let before = reader.audit_head_seq().await.unwrap();
@@ -1043,4 +1066,15 @@ async fn a_connection_lost_mid_transaction_writes_nothing_and_says_so() {
         ChainVerdict::Intact { .. }
     ));
     store.close().await;
+}
+
+/// The sequence number of the next commit a subscription hears of.
+async fn next_commit(events: &mut ca_store::Subscription) -> i64 {
+    match tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("no wake-up within 10 s")
+    {
+        StoreEvent::Committed { through_seq } => through_seq,
+        StoreEvent::Resync => panic!("a resync where a commit was expected"),
+    }
 }

@@ -1,13 +1,14 @@
-//! The response cache, and the tasks that keep it true: warm-up, revocation events,
-//! re-signing before half-life.
+//! The response cache: entries keyed by issuer, hash and serial, the request-bytes cache in
+//! front of it, and the signing helpers. The tasks that keep it true are in follow.rs
+//! (warm-up, following changes) and refresh.rs (re-signing before half-life).
 //!
 //! Three writers race for an entry, and the rules below keep a revoked certificate from ever
 //! being shown as good again by this instance:
 //!
-//! 1. The revocation listener replaces both CertID entries of a revoked certificate and bumps
-//!    the cache *generation*. It takes the stored response only if it was signed at or after
-//!    the revocation; an older one (a re-signing that raced the revocation) is re-signed and
-//!    stored again.
+//! 1. The follower replaces both CertID entries of a changed certificate and bumps the cache
+//!    *generation*. For a revoked one it takes the stored response only if it was signed at
+//!    or after the revocation; an older one (a re-signing that raced the revocation) is
+//!    re-signed and stored again.
 //! 2. A live answer is inserted only if the generation has not moved since before its
 //!    database read (a revocation may have been applied in between, and the live answer may
 //!    predate it).
@@ -27,14 +28,10 @@ use ca_core::ocsp::{
     join_response, parse_response, split_response, CertIdHash, CertIdKey, CertStatusAnswer,
     IssuerHashes, ParsedResponse, ResponseParts, SingleAnswer, MAX_SERIAL_LEN,
 };
-use ca_core::x509::Certificate;
-use ca_service::{answer_for, DelegatedResponder};
-use ca_store::{
-    AuthorityId, CertificateId, OcspResponseRecord, PreSignedResponse, StoreError, StoreEvent,
-    Subscription,
-};
+use ca_service::DelegatedResponder;
+use ca_store::{AuthorityId, CertificateId, OcspResponseRecord, PreSignedResponse};
 
-use crate::{KnownIssuer, OcspError, OcspService};
+use crate::OcspError;
 
 /// Unix seconds. The cache keeps times as bare seconds on purpose: two per entry at a
 /// million entries, where a `jiff::Timestamp` (seconds and nanoseconds) would cost 16 MB
@@ -71,14 +68,6 @@ fn from_timestamp(t: Timestamp) -> SystemTime {
 
 /// The id of answers that are served once and never cached (row ids start at 1).
 pub(crate) const NOT_CACHED: CertificateId = CertificateId(0);
-
-/// Rows per page when warming from the database.
-const WARM_PAGE: i64 = 10_000;
-
-/// How often (at most) an unknown issuer in a request makes us re-read the authorities: a CA
-/// created after start is answered for within seconds, and a flood of CertIDs of foreign
-/// issuers costs at most one query per period.
-const ISSUER_REREAD_SECS: i64 = 5;
 
 /// 9999-12-31T23:59:59Z, the last instant an HTTP date can name.
 const LAST_HTTP_DATE: Timestamp = 253_402_300_799;
@@ -206,7 +195,10 @@ impl Cached {
         })
     }
 
-    fn from_record(shared: &SharedCerts, record: &OcspResponseRecord) -> Result<Self, OcspError> {
+    pub(crate) fn from_record(
+        shared: &SharedCerts,
+        record: &OcspResponseRecord,
+    ) -> Result<Self, OcspError> {
         Self::new(
             shared,
             &record.der,
@@ -264,7 +256,7 @@ impl Cached {
     }
 
     /// Whether it has passed half its validity and should be re-signed.
-    fn is_due(&self, now: Timestamp) -> bool {
+    pub(crate) fn is_due(&self, now: Timestamp) -> bool {
         now >= self.this_update + (self.next_update - self.this_update) / 2
     }
 }
@@ -277,7 +269,7 @@ fn http_date(t: Timestamp) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"))
 }
 
-type Map = HashMap<EntryKey, Arc<Cached>>;
+pub(crate) type Map = HashMap<EntryKey, Arc<Cached>>;
 
 /// A bounded map from CertID to answer.
 ///
@@ -357,7 +349,12 @@ impl Cache {
     }
 
     /// Replaces `key`'s entry with `new` only if it still is `old`.
-    fn replace_if_same(&self, key: EntryKey, old: &Arc<Cached>, new: Arc<Cached>) -> bool {
+    pub(crate) fn replace_if_same(
+        &self,
+        key: EntryKey,
+        old: &Arc<Cached>,
+        new: Arc<Cached>,
+    ) -> bool {
         let mut map = self.write();
         match map.get_mut(&key) {
             Some(current) if Arc::ptr_eq(current, old) => {
@@ -368,7 +365,7 @@ impl Cache {
         }
     }
 
-    fn remove_if_same(&self, key: &EntryKey, old: &Arc<Cached>) {
+    pub(crate) fn remove_if_same(&self, key: &EntryKey, old: &Arc<Cached>) {
         let mut map = self.write();
         if map
             .get(key)
@@ -378,12 +375,12 @@ impl Cache {
         }
     }
 
-    fn contains(&self, key: &EntryKey) -> bool {
+    pub(crate) fn contains(&self, key: &EntryKey) -> bool {
         self.read().contains_key(key)
     }
 
-    /// Applies a revocation: each key gets its new answer, or loses its entry.
-    fn apply(&self, updates: &[(EntryKey, Option<Arc<Cached>>)]) {
+    /// Applies a change: each key gets its new answer, or loses its entry.
+    pub(crate) fn apply(&self, updates: &[(EntryKey, Option<Arc<Cached>>)]) {
         let mut map = self.write();
         for (key, value) in updates {
             match value {
@@ -396,15 +393,15 @@ impl Cache {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Replaces everything (a warm-up or a resynchronisation).
-    fn replace_all(&self, fresh: Map) {
+    /// Replaces everything (the warm-up).
+    pub(crate) fn replace_all(&self, fresh: Map) {
         let mut map = self.write();
         *map = fresh;
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Entries past half their validity (expired ones included).
-    fn due(&self, now: Timestamp) -> Vec<(EntryKey, Arc<Cached>)> {
+    pub(crate) fn due(&self, now: Timestamp) -> Vec<(EntryKey, Arc<Cached>)> {
         self.read()
             .iter()
             .filter(|(_, c)| c.is_due(now))
@@ -592,321 +589,8 @@ fn to_seconds(t: SystemTime) -> Timestamp {
     jiff::Timestamp::try_from(t).map_or(0, seconds)
 }
 
-impl OcspService {
-    pub(crate) fn issuers(&self) -> Arc<Vec<KnownIssuer>> {
-        self.inner
-            .issuers
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    async fn load_issuers(&self) -> Result<(), StoreError> {
-        let mut issuers = Vec::new();
-        for authority in self.inner.reader.authorities().await? {
-            // Only CAs whose key the service holds have a delegated responder; an offline
-            // root's CertIDs get `unauthorized`.
-            let (Some(der), true) = (&authority.certificate_der, authority.is_online()) else {
-                continue;
-            };
-            match Certificate::from_der(der).and_then(|c| IssuerHashes::new(&c)) {
-                Ok(hashes) => issuers.push(KnownIssuer {
-                    issuer_id: authority.id,
-                    hashes,
-                }),
-                Err(e) => tracing::warn!(authority = %authority.name, error = %e,
-                    "CA certificate unreadable; not answering for it"),
-            }
-        }
-        *self
-            .inner
-            .issuers
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Arc::new(issuers);
-        self.inner.issuers_loaded_at.store(now(), Ordering::SeqCst);
-        Ok(())
-    }
-
-    /// Re-reads the issuers after a request named one we do not know, at most once every
-    /// few seconds. Returns whether it re-read them.
-    pub(crate) async fn reread_issuers_if_stale(&self) -> bool {
-        let loaded = self.inner.issuers_loaded_at.load(Ordering::SeqCst);
-        if now() - loaded < ISSUER_REREAD_SECS {
-            return false;
-        }
-        let Ok(_only_one) = self.inner.issuers_reload.try_lock() else {
-            return false;
-        };
-        if let Err(e) = self.load_issuers().await {
-            tracing::warn!(error = %e, "cannot re-read the issuers");
-            // Count the failure as a read so a broken database is not hammered.
-            self.inner.issuers_loaded_at.store(now(), Ordering::SeqCst);
-            return false;
-        }
-        true
-    }
-
-    /// Reloads issuers and every stored response (start-up, and after a lost subscription).
-    /// Expired and due responses are loaded too, as work for the refresher (which is woken):
-    /// they are never served, since a lookup checks nextUpdate.
-    pub(crate) async fn reload(&self) -> Result<(), StoreError> {
-        self.load_issuers().await?;
-        let store = &self.inner.reader;
-        let now = now();
-        let capacity = self.inner.config.max_cache_entries.max(1);
-        let mut fresh = Map::new();
-        let (mut due, mut skipped) = (0usize, 0usize);
-        let mut after = CertificateId(0);
-        loop {
-            let page = store.ocsp_responses_page(after, WARM_PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.certificate_id;
-            for record in &page {
-                let Some(key) = key_from_stored(CertIdHash::Sha1, &record.sha1_key) else {
-                    tracing::warn!(
-                        certificate = %record.certificate_id,
-                        "stored OCSP key unreadable"
-                    );
-                    continue;
-                };
-                if fresh.len() >= capacity {
-                    skipped += 1;
-                    continue;
-                }
-                let cached = match Cached::from_record(&self.inner.cache.certs, record) {
-                    Ok(cached) => cached,
-                    Err(e) => {
-                        // Left to the live path, which signs a fresh answer.
-                        tracing::warn!(certificate = %record.certificate_id, error = %e,
-                            "stored OCSP response unreadable");
-                        continue;
-                    }
-                };
-                due += usize::from(cached.is_due(now));
-                fresh.insert(EntryKey::new(record.issuer_id, &key), Arc::new(cached));
-            }
-        }
-        let count = fresh.len();
-        self.inner.cache.replace_all(fresh);
-        self.inner.metrics.set_cached(count);
-        if skipped > 0 {
-            tracing::warn!(
-                skipped,
-                capacity,
-                "more stored OCSP responses than max_cache_entries; the rest are answered live"
-            );
-        }
-        if due > 0 {
-            self.inner.refresh_soon.notify_one();
-        }
-        tracing::info!(responses = count, due, "OCSP cache loaded");
-        Ok(())
-    }
-
-    /// Applies revocation events; reloads everything when events may have been lost.
-    pub(crate) async fn listen(&self, mut subscription: Subscription) {
-        loop {
-            match subscription.next().await {
-                StoreEvent::Revoked(event) => {
-                    if let Err(e) = self
-                        .apply_revocation(CertificateId(event.certificate_id))
-                        .await
-                    {
-                        tracing::warn!(certificate = event.certificate_id, error = %e,
-                            "cannot apply a revocation; reloading everything");
-                        self.reload_until_done().await;
-                    }
-                }
-                StoreEvent::Resync => self.reload_until_done().await,
-            }
-        }
-    }
-
-    async fn reload_until_done(&self) {
-        loop {
-            match self.reload().await {
-                Ok(()) => return,
-                Err(e) => {
-                    // Keep answering from the cache meanwhile: entries still stop being
-                    // served at their nextUpdate, so nothing stale outlives its validity.
-                    tracing::warn!(error = %e, "OCSP reload failed; retrying in 2 s");
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                }
-            }
-        }
-    }
-
-    /// Replaces the cached answers of a just-revoked certificate: the SHA-1 one by the stored
-    /// (revoked) response, the SHA-256 one, if cached, by a freshly signed one. An answer that
-    /// cannot be had is dropped instead: the next request then goes to the database.
-    pub(crate) async fn apply_revocation(
-        &self,
-        certificate_id: CertificateId,
-    ) -> Result<(), OcspError> {
-        let inner = &self.inner;
-        let record = inner.reader.certificate(certificate_id).await?;
-        let status = answer_for(&record);
-        let stored = inner.reader.ocsp_response(certificate_id).await?;
-        let responder = match inner
-            .responders
-            .get(record.issuer_id, timestamp(now()))
-            .await
-        {
-            Ok(Some(responder)) => Some(responder),
-            Ok(None) => {
-                tracing::warn!(issuer = %record.issuer_id, "no responder to re-sign with");
-                None
-            }
-            Err(e) => {
-                tracing::warn!(issuer = %record.issuer_id, error = %e, "no responder to re-sign with");
-                None
-            }
-        };
-        let validity = inner.responders.response_validity();
-        let certs = &inner.cache.certs;
-        let key = |hash: CertIdHash| {
-            EntryKey::from_serial(record.issuer_id, hash, record.serial.as_bytes())
-        };
-        let mut updates = Vec::with_capacity(2);
-        if let Some(sha1) = key(CertIdHash::Sha1) {
-            // The revoking transaction stored a response signed at or after the revocation.
-            // One signed before it is a re-signing that raced the revocation (cache.rs rule
-            // 3): sign the revoked answer again and store it.
-            let revoked_at = record.revocation.map_or(0, |r| seconds(r.revoked_at));
-            let value = match (&stored, &responder) {
-                (Some(s), _) if seconds(s.this_update) >= revoked_at => {
-                    Cached::from_record(certs, s).ok()
-                }
-                (_, Some(r)) => {
-                    let response =
-                        r.pre_sign(&record.serial, &status, timestamp(now()), validity)?;
-                    inner
-                        .responses
-                        .put(record.id, record.issuer_id, &response)
-                        .await?;
-                    Some(cached_from(certs, &response, record.id)?)
-                }
-                (_, None) => None,
-            };
-            updates.push((sha1, value.map(Arc::new)));
-        }
-        if let Some(sha256) = key(CertIdHash::Sha256).filter(|k| inner.cache.contains(k)) {
-            let value = responder.as_ref().and_then(|r| {
-                let cert_id = sha256.cert_id(&r.hashes)?;
-                sign_one(validity, certs, r, cert_id, status, certificate_id)
-                    .map_err(|e| tracing::warn!(error = %e, "cannot re-sign the SHA-256 answer; dropping it"))
-                    .ok()
-            });
-            updates.push((sha256, value.map(Arc::new)));
-        }
-        inner.cache.apply(&updates);
-        inner.metrics.bump_revocations_applied();
-        Ok(())
-    }
-
-    /// Every `refresh_interval` (or sooner when woken): re-read the issuers and re-sign what
-    /// is past half its validity.
-    pub(crate) async fn refresh_forever(&self) {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(self.inner.config.refresh_interval) => {}
-                _ = self.inner.refresh_soon.notified() => {}
-            }
-            if let Err(e) = self.load_issuers().await {
-                tracing::warn!(error = %e, "cannot re-read the issuers");
-            }
-            let (done, failed) = self.refresh_due().await;
-            if done + failed > 0 {
-                tracing::info!(resigned = done, failed, "OCSP refresh pass");
-            }
-            self.inner.metrics.set_cached(self.inner.cache.len());
-        }
-    }
-
-    /// Re-signs every cached answer past half its validity. Returns (re-signed, failed).
-    pub(crate) async fn refresh_due(&self) -> (usize, usize) {
-        let (mut done, mut failed) = (0, 0);
-        for (key, cached) in self.inner.cache.due(now()) {
-            match self.refresh_one(key, &cached).await {
-                Ok(()) => done += 1,
-                Err(e) => {
-                    failed += 1;
-                    tracing::warn!(certificate = %cached.certificate_id, error = %e,
-                        "cannot re-sign an OCSP response; will retry");
-                }
-            }
-        }
-        self.inner.metrics.add_resigned(done as u64);
-        (done, failed)
-    }
-
-    async fn refresh_one(&self, key: EntryKey, cached: &Arc<Cached>) -> Result<(), OcspError> {
-        let inner = &self.inner;
-        let certs = &inner.cache.certs;
-        let record = match inner.reader.certificate(cached.certificate_id).await {
-            Ok(record) => record,
-            Err(StoreError::NotFound { .. }) => {
-                inner.cache.remove_if_same(&key, cached);
-                return Ok(());
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let responder = inner
-            .responders
-            .get(key.issuer_id, timestamp(now()))
-            .await?
-            .ok_or(OcspError::NoResponder(key.issuer_id))?;
-        let validity = inner.responders.response_validity();
-        let status = answer_for(&record);
-        if key.hash() != CertIdHash::Sha1 {
-            // SHA-256 answers live only here: re-sign, never store.
-            let Some(cert_id) = key.cert_id(&responder.hashes) else {
-                inner.cache.remove_if_same(&key, cached);
-                return Ok(());
-            };
-            let fresh = sign_one(validity, certs, &responder, cert_id, status, record.id)?;
-            inner.cache.replace_if_same(key, cached, Arc::new(fresh));
-            return Ok(());
-        }
-        // SHA-1: the stored response, re-signed and stored back for every instance.
-        let response = responder.pre_sign(&record.serial, &status, timestamp(now()), validity)?;
-        inner
-            .responses
-            .put(record.id, record.issuer_id, &response)
-            .await?;
-        let fresh = Arc::new(cached_from(certs, &response, record.id)?);
-        // A revocation committed between our read and our write was overwritten by the old
-        // status: put the revoked answer back, in the database and here, unconditionally.
-        let after = inner.reader.certificate(record.id).await?;
-        if answer_for(&after) != status {
-            let response = responder.pre_sign(
-                &after.serial,
-                &answer_for(&after),
-                timestamp(now()),
-                validity,
-            )?;
-            inner
-                .responses
-                .put(after.id, after.issuer_id, &response)
-                .await?;
-            let corrected = Arc::new(cached_from(certs, &response, after.id)?);
-            inner.cache.apply(&[(key, Some(corrected))]);
-            return Ok(());
-        }
-        inner.cache.replace_if_same(key, cached, fresh);
-        Ok(())
-    }
-
-    /// Runs one refresh pass now instead of waiting for the interval (tests, operations);
-    /// returns how many answers were re-signed and how many could not be.
-    pub async fn refresh_now(&self) -> Result<(usize, usize), OcspError> {
-        self.load_issuers().await?;
-        Ok(self.refresh_due().await)
-    }
-}
-
 /// The cache entry of a pre-signed response.
-fn cached_from(
+pub(crate) fn cached_from(
     certs: &SharedCerts,
     response: &PreSignedResponse,
     id: CertificateId,

@@ -17,16 +17,20 @@
 //!   the parse; such an answer is served only while the cache still holds the entry it came
 //!   from, so the cache's rules decide.
 //! - **Live path.** Anything else — a SHA-256 CertID (the database holds SHA-1 responses), a
-//!   serial not in the cache, a never-issued serial, several CertIDs, a nonce — is looked up
+//!   serial not in the cache (a reservation not yet signed, an entry evicted), a never-issued
+//!   serial, several CertIDs, a nonce — is looked up
 //!   and signed live, with bounded concurrency: when no signing slot frees up within a short
 //!   wait the answer is `tryLater`, so a burst cannot pile up. A nonce-less single answer
 //!   saying that a certificate we issued is good or revoked is cached too (never-issued
 //!   serials are not: random serials must not be able to push real answers out).
+//! - **Push.** Every issuance and revocation reaches the cache with its pre-signed response
+//!   as soon as it commits (follow.rs): the responder follows the audit log, woken after each
+//!   commit (in-process, and by a NOTIFY sent after the commit on PostgreSQL) and reading it
+//!   every `follow_interval` anyway. So a responder holds every response that exists, and
+//!   the first query after an issuance is a hit.
 //! - **Freshness.** A background task re-signs cached responses before half their validity
-//!   has passed (storing the SHA-1 ones back in the database for other instances). Revocations
-//!   arrive from the store's subscription (PostgreSQL NOTIFY, or the in-process channel on
-//!   SQLite) and replace the cached answers at once; a lost subscription triggers a full
-//!   reload. A cached answer is never served past its nextUpdate, whatever else fails.
+//!   has passed (storing the SHA-1 ones back in the database for other instances,
+//!   refresh.rs). A cached answer is never served past its nextUpdate, whatever else fails.
 //! - **Bad input** always gets an OCSP answer, HTTP 200 with an `application/ocsp-response`
 //!   body: malformed DER, a wrong content type, an oversized body or a bad nonce →
 //!   `malformedRequest`; a CertID of an issuer this service does not run → `unauthorized`.
@@ -40,8 +44,10 @@
 //! time to read a body. [`serve`] is that loop with the responder's routes alone.
 
 mod cache;
+mod follow;
 mod http;
 mod metrics;
+mod refresh;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -115,6 +121,9 @@ pub struct OcspConfig {
     /// How often the refresher re-signs responses past half their validity, drops expired
     /// ones and re-reads the list of issuers.
     pub refresh_interval: Duration,
+    /// How often the audit log is read for changes when no wake-up came (a lost NOTIFY,
+    /// another process on the same SQLite file): the longest a pushed change can be late.
+    pub follow_interval: Duration,
     /// Time a client has to send a request's headers, from the moment the server waits for
     /// them (also on an idle keep-alive connection): slow and idle clients are closed.
     pub header_read_timeout: Duration,
@@ -137,6 +146,7 @@ impl Default for OcspConfig {
             live_signing_wait: Duration::from_millis(250),
             max_body_bytes: 64 * 1024,
             refresh_interval: Duration::from_secs(60),
+            follow_interval: Duration::from_secs(1),
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(10),
             max_connections: 4096,
@@ -165,8 +175,8 @@ pub(crate) struct KnownIssuer {
     pub(crate) hashes: IssuerHashes,
 }
 
-/// The running responder. Cheap to clone. Its two background tasks (revocation listener,
-/// refresher) hold clones and run until the tokio runtime shuts down.
+/// The running responder. Cheap to clone. Its two background tasks (follower, refresher)
+/// hold clones and run until the tokio runtime shuts down.
 #[derive(Clone)]
 pub struct OcspService {
     pub(crate) inner: Arc<Inner>,
@@ -186,17 +196,21 @@ pub(crate) struct Inner {
     /// Serialises issuer re-reads triggered by requests.
     pub(crate) issuers_reload: tokio::sync::Mutex<()>,
     pub(crate) live: tokio::sync::Semaphore,
-    /// Wakes the refresher before its interval (after a reload found expired responses).
+    /// Wakes the refresher before its interval (after the warm-up found expired responses).
     pub(crate) refresh_soon: tokio::sync::Notify,
+    /// The audit sequence number through which changes are applied (follow.rs).
+    pub(crate) followed_seq: std::sync::atomic::AtomicI64,
+    /// Serialises catch-ups (the follower's, and any caller's).
+    pub(crate) catching_up: tokio::sync::Mutex<()>,
     pub(crate) metrics: Arc<OcspMetrics>,
 }
 
 impl OcspService {
-    /// Subscribes to revocations, loads the issuers, warms the cache from the database and
-    /// starts the refresher and the revocation listener (on the current tokio runtime).
+    /// Subscribes to change wake-ups, loads the issuers, warms the cache from the database
+    /// and starts the refresher and the follower (on the current tokio runtime).
     ///
-    /// The subscription is taken before the warm-up so that a revocation committed while the
-    /// cache loads is applied afterwards rather than lost.
+    /// The warm-up remembers the audit head it read first, so a change committed while the
+    /// cache loads is applied by the follower afterwards rather than lost.
     pub async fn start(sources: OcspSources, config: OcspConfig) -> Result<OcspService, OcspError> {
         let service = OcspService {
             inner: Arc::new(Inner {
@@ -211,13 +225,15 @@ impl OcspService {
                 issuers_loaded_at: std::sync::atomic::AtomicI64::new(0),
                 issuers_reload: tokio::sync::Mutex::new(()),
                 refresh_soon: tokio::sync::Notify::new(),
+                followed_seq: std::sync::atomic::AtomicI64::new(0),
+                catching_up: tokio::sync::Mutex::new(()),
                 metrics: Arc::new(OcspMetrics::default()),
             }),
         };
         let subscription = service.inner.reader.subscribe().await?;
-        service.reload().await?;
-        let listener = service.clone();
-        tokio::spawn(async move { listener.listen(subscription).await });
+        service.warm_up().await?;
+        let follower = service.clone();
+        tokio::spawn(async move { follower.follow(subscription).await });
         let refresher = service.clone();
         tokio::spawn(async move { refresher.refresh_forever().await });
         Ok(service)

@@ -16,7 +16,7 @@ pub struct OcspMetrics {
     malformed: AtomicU64,
     unauthorized: AtomicU64,
     internal: AtomicU64,
-    revocations_applied: AtomicU64,
+    changes_applied: AtomicU64,
     resigned: AtomicU64,
     cached: AtomicU64,
     connections_refused: AtomicU64,
@@ -43,8 +43,8 @@ impl OcspMetrics {
     pub(crate) fn bump_try_later(&self) {
         bump(&self.try_later);
     }
-    pub(crate) fn bump_revocations_applied(&self) {
-        bump(&self.revocations_applied);
+    pub(crate) fn add_changes_applied(&self, n: u64) {
+        self.changes_applied.fetch_add(n, Ordering::Relaxed);
     }
     pub(crate) fn bump_connection_refused(&self) {
         bump(&self.connections_refused);
@@ -90,8 +90,8 @@ impl OcspMetrics {
     }
 
     /// Revocation events applied to the cache.
-    pub fn revocations_applied(&self) -> u64 {
-        get(&self.revocations_applied)
+    pub fn changes_applied(&self) -> u64 {
+        get(&self.changes_applied)
     }
 
     /// The Prometheus text exposition of every counter.
@@ -123,10 +123,10 @@ impl OcspMetrics {
             ],
         );
         metric(
-            "tsca_ocsp_revocations_applied_total",
+            "tsca_ocsp_changes_applied_total",
             "counter",
-            "Revocation events applied to the OCSP cache.",
-            &[("", get(&self.revocations_applied))],
+            "Certificate changes (issuance, revocation) applied to the OCSP cache from the audit log.",
+            &[("", get(&self.changes_applied))],
         );
         metric(
             "tsca_ocsp_resigned_total",

@@ -323,7 +323,7 @@ async fn revocation_reaches_a_running_responder() {
             }
         }
     }
-    assert!(running.service.metrics().revocations_applied() >= 1);
+    assert!(running.service.metrics().changes_applied() >= 1);
     // Still answered from memory after the revocation.
     // The POST bytes answered "good" before now get "revoked", from memory.
     let hits = running.service.metrics().cache_hits();
@@ -349,6 +349,41 @@ async fn revocation_reaches_a_running_responder() {
         ));
         assert_eq!(basic.nonce.as_deref(), Some(&b"after the revocation"[..]));
     }
+}
+
+/// Config for watching the push alone: the log is read every hour at most, so anything that
+/// arrives sooner came by the wake-up after the commit.
+fn push_only() -> OcspConfig {
+    OcspConfig {
+        follow_interval: Duration::from_secs(3600),
+        ..OcspConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issuance_reaches_a_running_responder_before_any_query() {
+    let pki = Pki::new().await;
+    let running = start(&pki, push_only()).await;
+    let responder = pki.responder_cert().await;
+    let before = running.service.cached();
+    let cert = pki.issue_operator("Newly Issued Telecom").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running.service.cached() == before {
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate's response did not reach the cache within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The first query after the issuance is answered from memory, not signed live.
+    let metrics = running.service.metrics();
+    let (hits, live) = (metrics.cache_hits(), metrics.live_signed());
+    let key = pki.cert_id(CertIdHash::Sha1, &cert.serial);
+    let r = post_ocsp(running.addr, &request(&[key], None)).await;
+    assert_eq!(single(&r.verified(&responder), key), CertStatusAnswer::Good);
+    assert_eq!(metrics.cache_hits(), hits + 1);
+    assert_eq!(metrics.live_signed(), live);
+    assert!(metrics.changes_applied() >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
