@@ -104,21 +104,25 @@ async fn post_request(State(service): State<OcspService>, request: Request) -> R
     }
 }
 
+/// `GET /ocsp/{request}`. A client holding the answer already (its `If-None-Match` names the
+/// ETag, or its `If-Modified-Since` is not before thisUpdate) gets `304 Not Modified` with
+/// the caching headers (RFC 5019 §6.2 suggests HTTP caching; RFC 9110 §13 gives the rules).
 async fn get_request(State(service): State<OcspService>, request: Request) -> Response {
     service.inner.metrics.bump_request();
     let path = request.uri().path();
     let raw = path.strip_prefix("/ocsp/").unwrap_or_default().as_bytes();
-    if let Some(response) = hot(&service, RequestForm::Get, raw) {
-        return response;
-    }
-    match decode_get_path(path, service.inner.config.max_body_bytes) {
-        Some(der) => answer(&service, RequestForm::Get, raw, &der).await,
-        None => error(
-            &service,
-            ErrorStatus::MalformedRequest,
-            AfterError::KeepAlive,
-        ),
-    }
+    let response = match hot(&service, RequestForm::Get, raw) {
+        Some(response) => response,
+        None => match decode_get_path(path, service.inner.config.max_body_bytes) {
+            Some(der) => answer(&service, RequestForm::Get, raw, &der).await,
+            None => error(
+                &service,
+                ErrorStatus::MalformedRequest,
+                AfterError::KeepAlive,
+            ),
+        },
+    };
+    tsca_http::conditional::answer(request.method(), request.headers(), response)
 }
 
 /// The answer to request bytes seen before, straight from the request cache

@@ -351,6 +351,54 @@ async fn revocation_reaches_a_running_responder() {
     }
 }
 
+/// `GET path` with one more request header.
+async fn get_with(addr: std::net::SocketAddr, path: &str, name: &str, value: &str) -> HttpResponse {
+    let raw = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{name}: {value}\r\nConnection: close\r\n\r\n"
+    );
+    send_raw(addr, raw.into_bytes()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_gets_get_304_with_the_caching_headers() {
+    let pki = Pki::new().await;
+    let cert = pki.issue_operator("Conditional Telecom").await;
+    let running = start(&pki, OcspConfig::default()).await;
+    for hash in [CertIdHash::Sha1, CertIdHash::Sha256] {
+        let key = pki.cert_id(hash, &cert.serial);
+        let path = get_path(&request(&[key], None), true);
+        let first = get(running.addr, &path).await;
+        assert_eq!(first.status, 200);
+        let etag = first.header("etag").unwrap().to_owned();
+        let modified = first.header("last-modified").unwrap().to_owned();
+        let earlier = httpdate::fmt_http_date(
+            httpdate::parse_http_date(&modified).unwrap() - Duration::from_secs(60),
+        );
+        let weak = format!("W/{etag}");
+        for (name, value, expected) in [
+            ("If-None-Match", etag.as_str(), 304),
+            ("If-None-Match", weak.as_str(), 304),
+            ("If-None-Match", "\"someone else's\"", 200),
+            ("If-Modified-Since", modified.as_str(), 304),
+            ("If-Modified-Since", earlier.as_str(), 200),
+        ] {
+            let r = get_with(running.addr, &path, name, value).await;
+            assert_eq!(r.status, expected, "{hash:?} {name}: {value}");
+            if expected == 304 {
+                assert!(r.body.is_empty());
+                assert_eq!(r.header("etag"), Some(etag.as_str()));
+                assert!(r.header("cache-control").unwrap().contains("max-age="));
+            } else {
+                assert_eq!(r.body, first.body);
+            }
+        }
+    }
+    // An OCSP error carries no validators: never a 304.
+    let r = get_with(running.addr, "/ocsp/not-base64!", "If-None-Match", "*").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(error_status(&r), ErrorStatus::MalformedRequest);
+}
+
 /// Config for watching the push alone: the log is read every hour at most, so anything that
 /// arrives sooner came by the wake-up after the commit.
 fn push_only() -> OcspConfig {

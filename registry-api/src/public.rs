@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{FromRef, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
@@ -68,46 +68,56 @@ fn etag_of(bytes: &[u8]) -> String {
     )
 }
 
-/// A cacheable body with ETag / If-None-Match handling.
+/// An HTTP date (`Last-Modified`).
+fn http_date(t: jiff::Timestamp) -> Option<HeaderValue> {
+    HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::from(t))).ok()
+}
+
+/// A cacheable body with its validators: `ETag` (of the body) and, when known,
+/// `Last-Modified`; a conditional GET the client's copy satisfies gets 304
+/// (`tsca_http::conditional`).
 fn cacheable(
     headers: &HeaderMap,
     content_type: &'static str,
     max_age: i64,
     body: Vec<u8>,
+    last_modified: Option<jiff::Timestamp>,
 ) -> Response {
     let etag = etag_of(&body);
-    cacheable_with_etag(headers, content_type, max_age, Bytes::from(body), &etag)
+    let last_modified = last_modified.and_then(http_date);
+    cacheable_with_validators(
+        headers,
+        content_type,
+        max_age,
+        Bytes::from(body),
+        &etag,
+        last_modified,
+    )
 }
 
-/// [`cacheable`] with the ETag already computed.
-fn cacheable_with_etag(
+/// [`cacheable`] with the validators already made.
+fn cacheable_with_validators(
     headers: &HeaderMap,
     content_type: &'static str,
     max_age: i64,
     body: Bytes,
     etag: &str,
+    last_modified: Option<HeaderValue>,
 ) -> Response {
     let cache = format!("public, max-age={}", max_age.max(0));
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let mut response = if matches {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        let mut r = body.into_response();
-        r.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        r
-    };
+    let mut response = body.into_response();
     let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(etag) {
         h.insert(header::ETAG, v);
+    }
+    if let Some(v) = last_modified {
+        h.insert(header::LAST_MODIFIED, v);
     }
     if let Ok(v) = HeaderValue::from_str(&cache) {
         h.insert(header::CACHE_CONTROL, v);
     }
-    response
+    tsca_http::conditional::answer(&Method::GET, headers, response)
 }
 
 /// How many chains the registry keeps ready (about 2.5 KB each).
@@ -117,6 +127,8 @@ pub(crate) const CHAIN_CACHE_ENTRIES: usize = 16_384;
 pub(crate) struct CachedChain {
     pem: Bytes,
     etag: String,
+    /// When the leaf was issued (the chain's `Last-Modified`).
+    last_modified: Option<HeaderValue>,
     max_age: i64,
     /// When it was built: past [`CHAIN_ENTRY_LIFETIME`] it is built again, so a node that
     /// hears of no changes (an OCSP-only node) still follows the certificate's status.
@@ -202,6 +214,10 @@ pub(crate) async fn chain(
             };
             let chain = Arc::new(CachedChain {
                 etag: etag_of(&pem),
+                last_modified: record
+                    .issued
+                    .as_ref()
+                    .and_then(|issued| http_date(issued.issued_at)),
                 pem,
                 max_age,
                 built: Instant::now(),
@@ -210,12 +226,13 @@ pub(crate) async fn chain(
             chain
         }
     };
-    Ok(cacheable_with_etag(
+    Ok(cacheable_with_validators(
         &headers,
         "application/pem-certificate-chain",
         chain.max_age,
         chain.pem.clone(),
         &chain.etag,
+        chain.last_modified.clone(),
     ))
 }
 
@@ -235,6 +252,7 @@ pub(crate) async fn crl(
         "application/pkix-crl",
         max_age,
         record.der,
+        Some(record.this_update),
     ))
 }
 
@@ -248,7 +266,19 @@ pub(crate) async fn ca_certificate(
         .strip_suffix(".der")
         .ok_or_else(|| Problem::not_found("CA certificates are at /ca/{authority name}.der"))?;
     let der = state.repository.ca_certificate(name).await?;
-    Ok(cacheable(&headers, "application/pkix-cert", 86_400, der))
+    // Its notBefore: when this certificate of the authority came to be.
+    let not_before = ca_core::x509::Certificate::from_der(&der)
+        .ok()
+        .and_then(|c| {
+            jiff::Timestamp::try_from(c.tbs_certificate.validity.not_before.to_system_time()).ok()
+        });
+    Ok(cacheable(
+        &headers,
+        "application/pkix-cert",
+        86_400,
+        der,
+        not_before,
+    ))
 }
 
 /// `GET /v1/trust-anchors`: the roots, as a PEM bundle (Accept: application/x-pem-file or
@@ -277,6 +307,7 @@ pub(crate) async fn trust_anchors(
             "application/pem-certificate-chain",
             3600,
             bundle.into_bytes(),
+            None,
         ));
     }
     let list: Vec<Value> = roots

@@ -12,7 +12,7 @@ use ca_core::profile::Profile;
 use ca_core::x509::Certificate;
 use ca_store::testing::TestDatabase;
 use ca_store::{AssignmentId, EnrolmentId, TokenGrant};
-use common::{harness, operator_csr};
+use common::{harness, operator_csr, Harness};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,6 +254,9 @@ async fn the_whole_registry_story() {
             .to_str()
             .unwrap()
             .contains("max-age=86400"));
+        assert_conditional(&h, &format!("/chains/{fingerprint}.pem")).await;
+        assert_conditional(&h, "/ca/france.der").await;
+        assert_conditional(&h, "/crl/france.crl").await;
 
         // Lookup: the ported block belongs to SFR; the rest of 3361 to Orange, with its certificate.
         let (_, who) = h
@@ -715,4 +718,43 @@ async fn other_tenants_are_refused_and_nothing_changes() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "the owner's token still works");
+}
+
+/// A public route answers conditional GETs (RFC 9110 §13): ETag and Last-Modified on the
+/// 200; 304 with the same validators for a strong or weak If-None-Match, and for an
+/// If-Modified-Since not before Last-Modified; the body again when the client's copy is
+/// older or its tag another.
+async fn assert_conditional(h: &Harness, path: &str) {
+    let (status, body, headers) = h.raw("GET", path, None, None, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{path}");
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    let modified = headers
+        .get("last-modified")
+        .unwrap_or_else(|| panic!("{path}: no Last-Modified"))
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let since = httpdate::parse_http_date(&modified).unwrap();
+    let earlier = httpdate::fmt_http_date(since - std::time::Duration::from_secs(3600));
+    let weak = format!("W/{etag}");
+    for (name, value, expected) in [
+        ("if-none-match", etag.as_str(), StatusCode::NOT_MODIFIED),
+        ("if-none-match", weak.as_str(), StatusCode::NOT_MODIFIED),
+        ("if-none-match", "\"another\"", StatusCode::OK),
+        (
+            "if-modified-since",
+            modified.as_str(),
+            StatusCode::NOT_MODIFIED,
+        ),
+        ("if-modified-since", earlier.as_str(), StatusCode::OK),
+    ] {
+        let (status, again, headers) = h.raw("GET", path, None, None, &[(name, value)]).await;
+        assert_eq!(status, expected, "{path} with {name}: {value}");
+        if expected == StatusCode::NOT_MODIFIED {
+            assert!(again.is_empty(), "{path}: a 304 has no body");
+            assert_eq!(headers["etag"], etag.as_str(), "{path}");
+        } else {
+            assert_eq!(again, body, "{path}");
+        }
+    }
 }

@@ -251,3 +251,5 @@ where
         tracing::debug!(error = %e, "connection ended with an error");
     }
 }
+
+pub mod conditional;
