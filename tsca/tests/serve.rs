@@ -186,33 +186,29 @@ fn a_bad_config_is_refused_naming_the_key() {
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("tls_cert"), "{text}");
     // The HTTPS side of the publication point is all or nothing, and its URL is https://.
-    std::fs::write(
-        &path,
-        "[database]\nurl = \"sqlite://x.db\"\n\n[publication]\ntls_listen = \"127.0.0.1:1\"\n",
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tsca"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .output()
+    for (publication, expected) in [
+        (
+            "tls_listen = \"127.0.0.1:1\"\n",
+            "tls_certificate, tls_private_key and tls_base_url go together",
+        ),
+        (
+            "tls_listen = \"127.0.0.1:1\"\ntls_base_url = \"http://pki\"\ntls_certificate = \"c.pem\"\ntls_private_key = \"k.pem\"\n",
+            "must be an https:// URL",
+        ),
+    ] {
+        std::fs::write(
+            &path,
+            format!("[database]\nurl = \"sqlite://x.db\"\n\n[publication]\n{publication}"),
+        )
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success()
-            && text.contains("tls_certificate, tls_private_key and tls_base_url go together"),
-        "{text}"
-    );
-    std::fs::write(&path, "[database]\nurl = \"sqlite://x.db\"\n\n[publication]\ntls_listen = \"127.0.0.1:1\"\ntls_base_url = \"http://pki\"\ntls_certificate = \"c.pem\"\ntls_private_key = \"k.pem\"\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tsca"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && text.contains("must be an https:// URL"),
-        "{text}"
-    );
+        let out = Command::new(env!("CARGO_BIN_EXE_tsca"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && text.contains(expected), "{text}");
+    }
     std::fs::write(&path, "[database]\nurl = \"sqlite://x.db\"\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_tsca"))
         .args(["serve", "--config"])
