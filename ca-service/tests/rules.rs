@@ -37,45 +37,33 @@ async fn numbers_and_time() {
         let (op, who) = w.operator("Timely", "F0300").await;
         let now = w.engine.now();
 
-        // An assignment that is already over is refused, and nothing is written.
+        // An assignment that is already over is refused, and nothing is written. Without
+        // valid_from (it defaults to now) the refusal is the same, not a complaint about a
+        // valid_from the caller never sent.
         let before = w.footprint().await;
-        let err = w
-            .engine
-            .assign(
-                &ROOT,
-                AssignRequest {
-                    operator_id: op,
-                    resource: "prefix:3362".into(),
-                    valid_from: Some(at(now, Duration::ZERO).checked_sub(DAY * 2).unwrap()),
-                    valid_to: Some(now.checked_sub(DAY).unwrap()),
-                    ported_from: None,
-                },
-                None,
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(refused(&err), Some(Rule::AssignmentAlreadyOver), "{err}");
-        assert!(err.to_string().contains("valid_to"), "{err}");
-        assert_eq!(w.footprint().await, before);
-        // Without valid_from (it defaults to now) the refusal is the same, not a complaint
-        // about a valid_from the caller never sent.
-        let err = w
-            .engine
-            .assign(
-                &ROOT,
-                AssignRequest {
-                    operator_id: op,
-                    resource: "prefix:3362".into(),
-                    valid_from: None,
-                    valid_to: Some(now.checked_sub(DAY).unwrap()),
-                    ported_from: None,
-                },
-                None,
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(refused(&err), Some(Rule::AssignmentAlreadyOver), "{err}");
-        assert_eq!(w.footprint().await, before);
+        for valid_from in [
+            Some(at(now, Duration::ZERO).checked_sub(DAY * 2).unwrap()),
+            None,
+        ] {
+            let err = w
+                .engine
+                .assign(
+                    &ROOT,
+                    AssignRequest {
+                        operator_id: op,
+                        resource: "prefix:3362".into(),
+                        valid_from,
+                        valid_to: Some(now.checked_sub(DAY).unwrap()),
+                        ported_from: None,
+                    },
+                    None,
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(refused(&err), Some(Rule::AssignmentAlreadyOver), "{err}");
+            assert!(err.to_string().contains("valid_to"), "{err}");
+            assert_eq!(w.footprint().await, before);
+        }
 
         // Issuance on an assignment that starts tomorrow is refused naming valid_from; it
         // works once the clock reaches it.
