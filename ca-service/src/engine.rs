@@ -252,15 +252,6 @@ impl Engine {
         &self,
         authority: &Authority,
     ) -> ServiceResult<(Arc<IssuingAuthority>, Arc<KeyHandle>)> {
-        let (Some(der), Some(key_id)) = (&authority.certificate_der, authority.key_id) else {
-            return Err(ServiceError::refused(
-                Rule::IssuerKeyOffline,
-                format!(
-                    "authority {} cannot issue here: its key is offline or it has no certificate yet",
-                    authority.name
-                ),
-            ));
-        };
         if authority.status != AuthorityStatus::Active {
             return Err(ServiceError::refused(
                 Rule::ParentNotActive,
@@ -270,6 +261,24 @@ impl Engine {
                 ),
             ));
         }
+        self.signing_authority(authority).await
+    }
+
+    /// An authority's certificate and key for signing its CRLs: retired authorities too, as
+    /// their certificates stay out there until they expire.
+    pub(crate) async fn signing_authority(
+        &self,
+        authority: &Authority,
+    ) -> ServiceResult<(Arc<IssuingAuthority>, Arc<KeyHandle>)> {
+        let (Some(der), Some(key_id)) = (&authority.certificate_der, authority.key_id) else {
+            return Err(ServiceError::refused(
+                Rule::IssuerKeyOffline,
+                format!(
+                    "authority {} cannot issue here: its key is offline or it has no certificate yet",
+                    authority.name
+                ),
+            ));
+        };
         // The key first: an authority is in the issuing cache only once its key has opened
         // here (warm_issuer_key relies on it).
         let key = self.inner.keys.open(key_id, KeyPurpose::Ca).await?;

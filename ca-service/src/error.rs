@@ -45,6 +45,9 @@ pub enum Rule {
     /// A certificate installed for an authority must certify its key, chain to its parent
     /// and carry exactly its scope.
     CertificateDoesNotMatch,
+    /// A CRL installed for an offline authority must be signed by it, be newer than the one
+    /// installed, and not be past its nextUpdate.
+    CrlDoesNotMatch,
 }
 
 impl Rule {
@@ -65,6 +68,7 @@ impl Rule {
             Self::PortFromNonHolder => "port-from-non-holder",
             Self::IssuerKeyOffline => "issuer-key-offline",
             Self::CertificateDoesNotMatch => "certificate-does-not-match",
+            Self::CrlDoesNotMatch => "crl-does-not-match",
         }
     }
 }

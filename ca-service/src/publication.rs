@@ -73,23 +73,22 @@ impl Repository {
         Ok((record, pem))
     }
 
-    /// The current CRL of an authority held online.
+    /// The current CRL of an authority: the latest it published (online authorities) or the
+    /// latest installed from its ceremony (offline ones, the root).
     pub async fn crl(&self, authority_name: &str) -> ServiceResult<CrlRecord> {
         let authority = self.reader.authority_by_name(authority_name).await?;
-        if !authority.is_online() {
-            return Err(ServiceError::NotFound {
-                what: "CRL of offline authority",
-                key: format!("{authority_name} (its CRL is published by its ceremony, not here)"),
-            });
-        }
+        let hint = if authority.is_online() {
+            "not published yet; the CA node publishes it within seconds"
+        } else {
+            "not installed yet: sign it in the ceremony (tsca ceremony sign-crl) and install it \
+             with PUT /v1/authorities/{id}/crl"
+        };
         self.reader
             .latest_crl(authority.id)
             .await?
             .ok_or_else(|| ServiceError::NotFound {
                 what: "CRL of authority",
-                key: format!(
-                    "{authority_name} (not published yet; the CA node publishes it within seconds)"
-                ),
+                key: format!("{authority_name} ({hint})"),
             })
     }
 

@@ -14,7 +14,9 @@ use ca_core::crl::{sign_crl, RevokedEntry};
 use ca_core::ident::Fingerprint;
 use ca_core::ocsp::CertStatusAnswer;
 use ca_core::revocation::RevocationReason;
-use ca_store::{Actor, AuthorityId, CertificateRecord, CrlRecord, OperatorId, WriteTx};
+use ca_store::{
+    Actor, AuthorityId, CertificateRecord, CertifiedSubject, CrlRecord, OperatorId, WriteTx,
+};
 use jiff::Timestamp;
 use serde_json::json;
 
@@ -114,6 +116,16 @@ impl Engine {
         let revoked = tx
             .revoke_certificate(target.id, reason, response.as_ref(), &who.actor())
             .await?;
+        // A revoked CA certificate ends its authority's issuing, and that of every CA below it,
+        // in the same transaction.
+        if let CertifiedSubject::Authority(authority) = revoked.certified {
+            tx.retire_authority_subtree(
+                authority,
+                &format!("its certificate was revoked ({reason})"),
+                &who.actor(),
+            )
+            .await?;
+        }
         record(claim, &mut tx, Produced::Certificate(revoked.id)).await?;
         tx.commit().await?;
         self.publish_crls([revoked.issuer_id]).await;
@@ -203,7 +215,7 @@ impl Engine {
         for _ in 0..5 {
             // The count first, then the entries: the CRL holds at least what it claims.
             let authority = self.reader().authority(authority_id).await?;
-            let (issuing, key) = self.issuing_authority(&authority).await?;
+            let (issuing, key) = self.signing_authority(&authority).await?;
             let entries = self
                 .reader()
                 .revoked_serials(authority_id)

@@ -272,6 +272,41 @@ impl WriteTx {
         self.authority(id).await
     }
 
+    /// Retires an authority and every authority below it, because its own certificate was
+    /// revoked (by its parent online, or in the root's CRL): none of them may issue again.
+    /// Their CRLs go on being published (crls.rs). Returns the authorities retired now (those
+    /// already retired are left as they are).
+    pub async fn retire_authority_subtree(
+        &mut self,
+        id: AuthorityId,
+        why: &str,
+        actor: &Actor,
+    ) -> Result<Vec<AuthorityId>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "WITH RECURSIVE below(id) AS (SELECT id FROM authorities WHERE id = $1 \
+             UNION ALL SELECT a.id FROM authorities a JOIN below b ON a.parent_id = b.id) \
+             SELECT id FROM authorities WHERE id IN (SELECT id FROM below) \
+             AND status <> 'retired' ORDER BY id",
+        )
+        .bind(id.0)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        for retired in &ids {
+            sqlx::query("UPDATE authorities SET status = 'retired' WHERE id = $1")
+                .bind(retired)
+                .execute(&mut *self.tx)
+                .await?;
+            self.audit(
+                actor,
+                "authority.retired",
+                &format!("authority:{retired}"),
+                json!({"why": why, "revoked_authority": id}),
+            )
+            .await?;
+        }
+        Ok(ids.into_iter().map(AuthorityId).collect())
+    }
+
     /// Counts one more revocation among an authority's certificates (see
     /// [`Authority::revocation_seq`]). Part of every revoking transaction.
     pub(crate) async fn bump_revocation_seq(&mut self, id: AuthorityId) -> Result<()> {

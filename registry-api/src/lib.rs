@@ -208,6 +208,10 @@ pub fn router(state: AppState) -> Router {
             put(api::authorities::install_certificate),
         )
         .route(
+            "/v1/authorities/{id}/crl",
+            put(api::authorities::install_crl),
+        )
+        .route(
             "/v1/authorities/{id}/tokens",
             post(api::authorities::create_token),
         )

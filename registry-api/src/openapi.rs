@@ -21,6 +21,7 @@ const OPS: &[Op] = &[
     Op { path: "/v1/authorities", method: "get", summary: "List authorities", auth: true, body: None, ok: ("200", "Object") },
     Op { path: "/v1/authorities/{id}", method: "get", summary: "One authority", auth: true, body: None, ok: ("200", "Authority") },
     Op { path: "/v1/authorities/{id}/certificate", method: "put", summary: "Install the certificate an offline parent signed (PEM body)", auth: true, body: Some("Pem"), ok: ("200", "Authority") },
+    Op { path: "/v1/authorities/{id}/crl", method: "put", summary: "Install the CRL an offline authority (the root) signed in its ceremony (DER application/pkix-crl, or PEM); retires the sub-CAs it lists", auth: true, body: Some("Der"), ok: ("200", "Object") },
     Op { path: "/v1/authorities/{id}/tokens", method: "post", summary: "Issue an authority-admin token", auth: true, body: Some("TokenIn"), ok: ("201", "Token") },
     Op { path: "/v1/operators", method: "post", summary: "Register an operator; returns its first token, shown once", auth: true, body: Some("OperatorIn"), ok: ("201", "Object") },
     Op { path: "/v1/operators", method: "get", summary: "List operators visible to the caller", auth: true, body: None, ok: ("200", "Object") },
@@ -166,6 +167,12 @@ pub fn build() -> Value {
             if body == "Pem" {
                 // The PEM text is accepted whatever the declared type.
                 content.insert("text/plain".into(), json!({"schema": schema}));
+            } else if body == "Der" {
+                // A CRL is accepted as PEM too.
+                content.insert(
+                    "application/x-pem-file".into(),
+                    json!({"schema": {"type": "string"}}),
+                );
             }
             operation.insert(
                 "requestBody".into(),

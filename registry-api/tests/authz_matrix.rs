@@ -107,6 +107,9 @@ enum Target {
     /// B's certificate sent to A, which already has one of its own (sending A's own again
     /// is an idempotent PUT that changes nothing).
     ActiveAuthorityA,
+    /// The root's CRL: a newer one for a call expected to succeed, else the one installed
+    /// at setup.
+    RootCrl,
     NewOperatorInA,
     Operators,
     OperatorsOfA,
@@ -218,6 +221,8 @@ fn cases() -> Vec<Case> {
         // Only an admin of the parent installs a certificate; the root's children: root-admin.
         case("PUT",  "/v1/authorities/{id}/certificate", AwaitingAuthority,            [OK,      DENIED,  DENIED,  DENIED,  DENIED,  DENIED,  DENIED]),
         case("PUT",  "/v1/authorities/{id}/certificate", ActiveAuthorityA,             [CONFLICT, CONFLICT, DENIED, DENIED,  DENIED,  DENIED,  DENIED]),
+        // Only the root's admin installs the root's CRL.
+        case("PUT",  "/v1/authorities/{id}/crl", RootCrl,                              [OK,      DENIED,  DENIED,  DENIED,  DENIED,  DENIED,  DENIED]),
         case("POST", "/v1/authorities/{id}/tokens", AuthorityA,                        [CREATED, CREATED, CREATED, DENIED,  DENIED,  DENIED,  DENIED]),
         // No climbing: A's admin cannot mint a token for its parent.
         case("POST", "/v1/authorities/{id}/tokens", RegionalAuthority,                 [CREATED, CREATED, DENIED,  DENIED,  DENIED,  DENIED,  DENIED]),
@@ -332,6 +337,7 @@ struct World {
     /// A's own certificate (PEM).
     a_certificate: String,
     b_certificate: String,
+    root_crl: String,
     assignment_a: i64,
     pending_a: i64,
     fingerprint_a: String,
@@ -524,6 +530,17 @@ impl World {
                     "application/pem-certificate-chain",
                     self.b_certificate.clone(),
                 ));
+            }
+            RootCrl => {
+                call.params.push("1".into());
+                // A call expected to succeed gets a newer CRL (cRLNumber 2 onwards); the
+                // refused ones resend the installed one.
+                let pem = if fresh {
+                    self.h.root_crl_pem(2 + u64::from(self.next()))
+                } else {
+                    self.root_crl.clone()
+                };
+                call.body = Some(("application/x-pem-file", pem));
             }
             NewOperatorInA => {
                 call.body = json_body(json!({"authority_id": self.a,
@@ -843,6 +860,23 @@ async fn world(db: TestDatabase) -> World {
         "regional certificate",
     );
 
+    // The root's first CRL, from its ceremony.
+    let root_crl = h.root_crl_pem(1);
+    let (status, body, _) = h
+        .raw(
+            "PUT",
+            "/v1/authorities/1/crl",
+            Some(&admin),
+            Some(("application/x-pem-file", root_crl.clone())),
+            &[],
+        )
+        .await;
+    setup(
+        status,
+        &Value::String(String::from_utf8_lossy(&body).into()),
+        "root CRL",
+    );
+
     // Two sibling national CAs, approving enrolments by hand. B's scope lies partly inside
     // A's (the Vatican's +39 06 698 block), which is what makes a cross-tenant port possible.
     let mut national = HashMap::new();
@@ -885,6 +919,7 @@ async fn world(db: TestDatabase) -> World {
         awaiting: (0, String::new()),
         a_certificate: String::new(),
         b_certificate: String::new(),
+        root_crl,
         assignment_a: 0,
         pending_a: 0,
         fingerprint_a: String::new(),

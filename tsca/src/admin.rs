@@ -69,6 +69,14 @@ pub enum AdminCommand {
         #[arg(long)]
         file: PathBuf,
     },
+    /// Install the CRL an offline authority (the root) signed in its ceremony.
+    InstallCrl {
+        /// Authority id (the root's).
+        #[arg(long)]
+        authority: i64,
+        /// The CRL (DER or PEM): root.crl from `tsca ceremony revoke` or `sign-crl`.
+        file: PathBuf,
+    },
     /// Register an operator (prints its first token once).
     CreateOperator {
         /// Authority id.
@@ -174,6 +182,17 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> CliResult<()
             )
             .await;
         }
+        AdminCommand::InstallCrl { authority, file } => {
+            let crl =
+                std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            return request(
+                connection,
+                "PUT",
+                &format!("/v1/authorities/{authority}/crl"),
+                Body::Crl(crl),
+            )
+            .await;
+        }
         AdminCommand::CreateOperator {
             authority,
             name,
@@ -247,6 +266,7 @@ enum Body {
     None,
     Json(Value),
     Pem(String),
+    Crl(Vec<u8>),
 }
 
 async fn request(connection: &Connection, method: &str, path: &str, body: Body) -> CliResult<()> {
@@ -272,6 +292,9 @@ async fn request(connection: &Connection, method: &str, path: &str, body: Body) 
         Body::Pem(pem) => request
             .header("content-type", "application/pem-certificate-chain")
             .body(pem),
+        Body::Crl(der) => request
+            .header("content-type", "application/pkix-crl")
+            .body(der),
     };
     let response = request
         .send()

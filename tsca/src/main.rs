@@ -14,8 +14,6 @@ mod run;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ca_core::numbering::NumberingScope;
-use ca_core::profile::{Profile, SubjectName};
 use ca_store::{ChainVerdict, Store};
 use clap::{Parser, Subcommand};
 
@@ -93,7 +91,7 @@ enum Command {
     /// Offline root ceremonies.
     Ceremony {
         #[command(subcommand)]
-        command: CeremonyCommand,
+        command: ceremony::cli::CeremonyCommand,
     },
 }
 
@@ -104,61 +102,6 @@ enum AuditCommand {
         /// Database URL.
         #[arg(long, env = "TSCA_DATABASE_URL")]
         database_url: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum CeremonyCommand {
-    /// Creates the root key (encrypted) and self-signed certificate in a folder.
-    InitRoot {
-        /// Folder for root-key.pem, root.pem and root-policy.json.
-        #[arg(long)]
-        out: PathBuf,
-        /// Root certificate common name.
-        #[arg(long)]
-        common_name: String,
-        /// Organization.
-        #[arg(long)]
-        organization: String,
-        /// Country (ISO 3166 alpha-2).
-        #[arg(long)]
-        country: String,
-        /// Numbering resources the root may delegate (repeat), e.g. prefix:3 mcc:208 spc:*.
-        #[arg(long = "allow", required = true)]
-        allow: Vec<String>,
-        /// File holding the passphrase (else TSCA_CEREMONY_PASSPHRASE).
-        #[arg(long)]
-        passphrase_file: Option<PathBuf>,
-    },
-    /// Signs a sub-CA CSR with the root key, within the root policy.
-    SignSubca {
-        /// The root folder.
-        #[arg(long)]
-        root: PathBuf,
-        /// The CSR (PEM) from `POST /v1/authorities`.
-        #[arg(long)]
-        csr: PathBuf,
-        /// regional or national.
-        #[arg(long)]
-        tier: String,
-        /// The sub-CA's scope (repeat); must match what the authority was created with.
-        #[arg(long = "scope", required = true)]
-        scope: Vec<String>,
-        /// Subject common name.
-        #[arg(long)]
-        common_name: String,
-        /// Organization.
-        #[arg(long)]
-        organization: Option<String>,
-        /// Country.
-        #[arg(long)]
-        country: Option<String>,
-        /// Where to write the certificate (PEM); install it with PUT /v1/authorities/{id}/certificate.
-        #[arg(long)]
-        out: PathBuf,
-        /// File holding the passphrase (else TSCA_CEREMONY_PASSPHRASE).
-        #[arg(long)]
-        passphrase_file: Option<PathBuf>,
     },
 }
 
@@ -239,7 +182,7 @@ async fn dispatch(command: Command) -> CliResult<ExitCode> {
                 }
             }
         }
-        Command::Ceremony { command } => ceremony_command(command).map(|()| ExitCode::SUCCESS),
+        Command::Ceremony { command } => ceremony::cli::run(command).map(|()| ExitCode::SUCCESS),
         Command::Admin {
             connection,
             command,
@@ -278,74 +221,6 @@ async fn bootstrap(database_url: &str, root_name: &str, root_certificate: &Path)
         secret.expose()
     );
     Ok(())
-}
-
-fn ceremony_passphrase(file: Option<&Path>) -> CliResult<zeroize::Zeroizing<Vec<u8>>> {
-    let text = match file {
-        Some(f) => {
-            std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?
-        }
-        None => std::env::var("TSCA_CEREMONY_PASSPHRASE")
-            .map_err(|_| "give --passphrase-file or set TSCA_CEREMONY_PASSPHRASE")?,
-    };
-    let text = text.trim_end_matches(['\r', '\n']);
-    if text.chars().count() < 12 {
-        return Err("the ceremony passphrase must be at least 12 characters".into());
-    }
-    Ok(zeroize::Zeroizing::new(text.as_bytes().to_vec()))
-}
-
-fn ceremony_command(command: CeremonyCommand) -> CliResult<()> {
-    match command {
-        CeremonyCommand::InitRoot {
-            out,
-            common_name,
-            organization,
-            country,
-            allow,
-            passphrase_file,
-        } => {
-            let passphrase = ceremony_passphrase(passphrase_file.as_deref())?;
-            let subject = SubjectName::new(&common_name, Some(&organization), Some(&country))?;
-            let allowed = NumberingScope::parse(allow.iter().map(String::as_str))?;
-            let folder = ceremony::RootFolder(out);
-            let (_, cert) = ceremony::init_root(&folder, &subject, &allowed, &passphrase)?;
-            let fingerprint =
-                hex::encode(ring::digest::digest(&ring::digest::SHA256, &cert.to_der()?));
-            println!("root created in {}\n  certificate {}\n  SHA-256 {fingerprint}\nKeep the folder offline; publish root.pem and its fingerprint.", folder.0.display(), folder.certificate().display());
-            Ok(())
-        }
-        CeremonyCommand::SignSubca {
-            root,
-            csr,
-            tier,
-            scope,
-            common_name,
-            organization,
-            country,
-            out,
-            passphrase_file,
-        } => {
-            let passphrase = ceremony_passphrase(passphrase_file.as_deref())?;
-            let profile = match tier.as_str() {
-                "regional" => Profile::RegionalCa,
-                "national" => Profile::NationalCa,
-                other => return Err(format!("--tier {other:?}: use regional or national").into()),
-            };
-            let folder = ceremony::RootFolder(root);
-            let (key, cert, policy) = ceremony::open_root(&folder, &passphrase)?;
-            let csr =
-                std::fs::read(&csr).map_err(|e| format!("cannot read {}: {e}", csr.display()))?;
-            let subject =
-                SubjectName::new(&common_name, organization.as_deref(), country.as_deref())?;
-            let scope = NumberingScope::parse(scope.iter().map(String::as_str))?;
-            let pem = ceremony::sign_subca(&key, &cert, &policy, &csr, profile, &subject, &scope)?;
-            std::fs::write(&out, pem)
-                .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-            println!("signed: {}\ninstall it: curl --cacert … -X PUT -H 'Authorization: Bearer …' --data-binary @{} https://…/v1/authorities/ID/certificate", out.display(), out.display());
-            Ok(())
-        }
-    }
 }
 
 /// A spinner on stderr for work that takes seconds.

@@ -5,8 +5,9 @@
 //!    the root ceremony passphrase, the admin and example-operator tokens (kept so a second
 //!    run can print them: a quickstart convenience; production tokens are shown once and
 //!    never stored).
-//! 2. `offline-root/`: the root key (encrypted), certificate and policy — kept out of the
-//!    database, as on a real offline machine.
+//! 2. `offline-root/`: the root key (encrypted), certificate, policy and CRL — kept out of
+//!    the database, as on a real offline machine; the root's CRL is installed and served at
+//!    `/crl/root.crl`.
 //! 3. `tsca.db` (SQLite): the root registered; a regional CA created under it through the
 //!    CSR → ceremony → install path; a national CA issued at once by the regional one; an
 //!    example operator with assignments and an issued certificate in `example-operator/`.
@@ -186,7 +187,7 @@ pub async fn run(data_dir: &Path, addresses: Addresses) -> CliResult<()> {
         EngineConfig::new(format!("http://{publication}")),
     );
     let state = if first_run {
-        let state = build(&paths, &engine).await?;
+        let state = build(&paths, &engine, publication).await?;
         std::fs::write(paths.state(), serde_json::to_string_pretty(&state)?)?;
         state
     } else {
@@ -211,7 +212,7 @@ pub async fn run(data_dir: &Path, addresses: Addresses) -> CliResult<()> {
     serve(Node::Ca(engine), plan).await
 }
 
-async fn build(paths: &Paths, engine: &Engine) -> CliResult<State> {
+async fn build(paths: &Paths, engine: &Engine, publication: SocketAddr) -> CliResult<State> {
     // 2. The offline root.
     eprintln!(
         "[1/6] root ceremony (offline key in {})",
@@ -227,18 +228,29 @@ async fn build(paths: &Paths, engine: &Engine) -> CliResult<State> {
         "mcc:262",
         "spc:*",
     ])?;
-    let (root_key, root_cert) = ceremony::init_root(
+    let policy = ceremony::RootPolicy {
+        allowed_scope: regional_scope.entries().map(ToString::to_string).collect(),
+        publication_base_url: Some(format!("http://{publication}")),
+        registry_name: "root".into(),
+        crl_validity_days: ceremony::DEFAULT_CRL_DAYS,
+    };
+    let (root_key, root_cert, _) = ceremony::init_root(
         &paths.offline_root(),
         &SubjectName::new(
             "tsca Quickstart Root",
             Some("tsca Quickstart SDO"),
             Some("CH"),
         )?,
-        &regional_scope,
+        &policy,
         ceremony_passphrase.as_bytes(),
     )?;
     let root = engine
         .register_root(&QUICKSTART, "root", &root_cert.to_der()?)
+        .await?;
+    // The root's first CRL, signed in the ceremony, served at /crl/root.crl.
+    let root_crl = std::fs::read(paths.offline_root().crl())?;
+    engine
+        .install_offline_crl(&QUICKSTART, root.id, &root_crl)
         .await?;
     let admin = engine
         .create_token(
@@ -285,19 +297,21 @@ async fn build(paths: &Paths, engine: &Engine) -> CliResult<State> {
         .csr_pem
         .ok_or("the regional CA should wait for the offline root")?;
     let signed = ceremony::sign_subca(
+        &paths.offline_root(),
         &root_key,
         &root_cert,
-        &ceremony::RootPolicy {
-            allowed_scope: regional_scope.entries().map(ToString::to_string).collect(),
+        &policy,
+        &ceremony::SubCaOrder {
+            csr_pem: csr.as_bytes(),
+            profile: Profile::RegionalCa,
+            subject: &SubjectName::new(
+                &regional_subject.common_name,
+                regional_subject.organization.as_deref(),
+                regional_subject.country.as_deref(),
+            )?,
+            scope: &regional_scope,
+            publication_base_url: None,
         },
-        csr.as_bytes(),
-        Profile::RegionalCa,
-        &SubjectName::new(
-            &regional_subject.common_name,
-            regional_subject.organization.as_deref(),
-            regional_subject.country.as_deref(),
-        )?,
-        &regional_scope,
     )?;
     let signed_der = ca_core::x509::Certificate::from_pem(signed.as_bytes())?.to_der()?;
     engine
@@ -461,6 +475,8 @@ Try it (paste as is):
   curl --cacert {d}/tls/registry.pem https://{registry}/v1/lookup/e164/33612345678
   curl -s --cacert {d}/tls/registry.pem https://{publication_tls}/chains/{fp}.pem -o chain.pem
   openssl verify -CAfile {d}/offline-root/root.pem -untrusted {d}/example-operator/chain.pem {d}/example-operator/certificate.pem
+  for ca in root europe france; do curl -s http://{publication}/crl/$ca.crl | openssl crl -inform DER; done > crls.pem
+  openssl verify -crl_check_all -CAfile {d}/offline-root/root.pem -untrusted {d}/example-operator/chain.pem -CRLfile crls.pem {d}/example-operator/certificate.pem
   openssl ocsp -issuer {d}/example-operator/issuer.pem -cert {d}/example-operator/certificate.pem -url http://{publication}/ocsp -CAfile {d}/offline-root/root.pem -verify_other {d}/example-operator/chain.pem
   curl --cacert {d}/tls/registry.pem -H 'Authorization: Bearer {operator}' -H 'Content-Type: application/json' -d '{{"reason":"keyCompromise"}}' https://{registry}/v1/certificates/{fp}/revoke
 

@@ -48,6 +48,8 @@ fn root_ceremony_signs_within_policy_and_refuses_outside() {
             "CH",
             "--allow",
             "prefix:33",
+            "--publication-base-url",
+            "http://pki.example.net",
         ],
         "short",
     );
@@ -74,6 +76,8 @@ fn root_ceremony_signs_within_policy_and_refuses_outside() {
             "prefix:33",
             "--allow",
             "mcc:208",
+            "--publication-base-url",
+            "http://pki.example.net",
         ],
         pass,
     );
@@ -93,6 +97,8 @@ fn root_ceremony_signs_within_policy_and_refuses_outside() {
             "CH",
             "--allow",
             "prefix:33",
+            "--publication-base-url",
+            "http://pki.example.net",
         ],
         pass,
     );
@@ -158,6 +164,7 @@ fn root_ceremony_signs_within_policy_and_refuses_outside() {
         ca_core::path::verify_path(&[cert, root_cert.clone()], &[root_cert], SystemTime::now())
             .unwrap();
     assert_eq!(path.leaf_scope().to_string(), "prefix:33");
+    root_crl_ceremonies(&root, &out, pass);
 
     // Bootstrap a database with the root certificate (never the key): one token, once.
     let url = format!("sqlite://{}/registry.db", dir.path().display());
@@ -233,4 +240,175 @@ fn migrate_and_audit_verify_on_a_fresh_database() {
         "{}",
         text(&out)
     );
+}
+
+/// The root's CRL on the offline machine: the first one from init-root, then `revoke` (by
+/// serial or by certificate) and `sign-crl`, each with the next cRLNumber; what cannot be
+/// revoked or signed is refused with a message saying what to do.
+fn root_crl_ceremonies(root: &std::path::Path, regional_pem: &std::path::Path, pass: &str) {
+    let root_s = root.to_str().unwrap();
+    let crl_at =
+        || ca_core::crl::parse_crl(&std::fs::read(root.join("root.crl")).unwrap()).unwrap();
+    let root_cert = Certificate::from_pem(&std::fs::read(root.join("root.pem")).unwrap()).unwrap();
+    let first = crl_at();
+    first.verify_signature(&root_cert).unwrap();
+    assert_eq!((first.crl_number_u64(), first.len()), (Some(1), 0));
+    let validity = first
+        .next_update()
+        .unwrap()
+        .duration_since(first.this_update())
+        .unwrap();
+    assert_eq!(validity.as_secs(), 365 * 86_400, "the default: a year");
+
+    let regional = Certificate::from_pem(&std::fs::read(regional_pem).unwrap()).unwrap();
+    let dp = regional
+        .tbs_certificate
+        .extension(&ca_core::x509::Oid::parse_dotted("2.5.29.31").unwrap())
+        .unwrap()
+        .expect("a CRL distribution point on the ceremony-signed sub-CA");
+    assert!(
+        String::from_utf8_lossy(dp.extn_value.as_bytes())
+            .contains("http://pki.example.net/crl/root.crl"),
+        "{dp:?}"
+    );
+    let serial = hex::encode(regional.tbs_certificate.serial_number.as_bytes());
+
+    let unknown = tsca(
+        &[
+            "ceremony",
+            "revoke",
+            "--root",
+            root_s,
+            "--serial",
+            "01",
+            "--reason",
+            "cACompromise",
+        ],
+        pass,
+    );
+    assert!(
+        !unknown.status.success()
+            && text(&unknown).contains("not among the certificates this root signed"),
+        "{}",
+        text(&unknown)
+    );
+    let on_hold = tsca(
+        &[
+            "ceremony",
+            "revoke",
+            "--root",
+            root_s,
+            "--serial",
+            &serial,
+            "--reason",
+            "certificateHold",
+        ],
+        pass,
+    );
+    assert!(
+        !on_hold.status.success() && text(&on_hold).contains("revocation is final"),
+        "{}",
+        text(&on_hold)
+    );
+    let not_ours = tsca(
+        &[
+            "ceremony",
+            "revoke",
+            "--root",
+            root_s,
+            "--certificate",
+            root.join("root.pem").to_str().unwrap(),
+            "--reason",
+            "cACompromise",
+        ],
+        pass,
+    );
+    assert!(
+        !not_ours.status.success() && text(&not_ours).contains("does not revoke itself"),
+        "{}",
+        text(&not_ours)
+    );
+    assert_eq!(
+        crl_at().crl_number_u64(),
+        Some(1),
+        "nothing signed by the refusals"
+    );
+
+    let revoked = tsca(
+        &[
+            "ceremony",
+            "revoke",
+            "--root",
+            root_s,
+            "--serial",
+            &serial.to_uppercase(),
+            "--reason",
+            "cACompromise",
+        ],
+        pass,
+    );
+    assert!(revoked.status.success(), "{}", text(&revoked));
+    assert!(
+        text(&revoked).contains("install it: tsca admin install-crl"),
+        "{}",
+        text(&revoked)
+    );
+    let second = crl_at();
+    second.verify_signature(&root_cert).unwrap();
+    assert_eq!(second.crl_number_u64(), Some(2));
+    let entries: Vec<_> = second.entries().map(Result::unwrap).collect();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(hex::encode(entries[0].serial.as_bytes()), serial);
+    assert_eq!(
+        entries[0].reason,
+        Some(ca_core::revocation::RevocationReason::CaCompromise)
+    );
+    let twice = tsca(
+        &[
+            "ceremony",
+            "revoke",
+            "--root",
+            root_s,
+            "--certificate",
+            regional_pem.to_str().unwrap(),
+            "--reason",
+            "superseded",
+        ],
+        pass,
+    );
+    assert!(
+        !twice.status.success() && text(&twice).contains("already revoked"),
+        "{}",
+        text(&twice)
+    );
+
+    let too_long = tsca(
+        &[
+            "ceremony",
+            "sign-crl",
+            "--root",
+            root_s,
+            "--crl-days",
+            "400",
+        ],
+        pass,
+    );
+    assert!(
+        !too_long.status.success() && text(&too_long).contains("1 to 366 days"),
+        "{}",
+        text(&too_long)
+    );
+    let resigned = tsca(
+        &["ceremony", "sign-crl", "--root", root_s, "--crl-days", "30"],
+        pass,
+    );
+    assert!(resigned.status.success(), "{}", text(&resigned));
+    let third = crl_at();
+    assert_eq!((third.crl_number_u64(), third.len()), (Some(3), 1));
+    let validity = third
+        .next_update()
+        .unwrap()
+        .duration_since(third.this_update())
+        .unwrap();
+    assert_eq!(validity.as_secs(), 30 * 86_400);
 }

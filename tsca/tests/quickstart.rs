@@ -238,6 +238,16 @@ fn quickstart_commands_work_verbatim() {
     );
     let (ok, out) = shell(&printed_command(&printed, "openssl verify"));
     assert!(ok && out.contains(": OK"), "openssl verify: {out}");
+    // The whole chain's revocation: every tier's CRL, the root's from its ceremony.
+    let fetch = printed_command(&printed, "for ca in root europe france");
+    let (ok, out) = shell(&format!("cd {} && {fetch}", data.display()));
+    assert!(ok, "fetching the CRLs: {out}");
+    let verify = printed_command(&printed, "openssl verify -crl_check_all");
+    let (ok, out) = shell(&format!("cd {} && {verify}", data.display()));
+    assert!(
+        ok && out.contains(": OK"),
+        "openssl verify -crl_check_all: {out}"
+    );
     let ocsp = printed_command(&printed, "openssl ocsp");
     let (ok, out) = shell(&ocsp);
     assert!(

@@ -111,6 +111,38 @@ pub(crate) async fn install_certificate(
     Ok(Json(render::authority(&installed)))
 }
 
+/// `PUT /v1/authorities/{id}/crl`: installs the CRL an offline authority (the root) signed in
+/// its ceremony, DER (`application/pkix-crl`) or PEM (`X509 CRL`).
+pub(crate) async fn install_crl(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<AuthorityId>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let der = if body.starts_with(b"-----BEGIN") {
+        match ca_core::x509::pem_rfc7468_decode(&body) {
+            Ok((label, der)) if label == "X509 CRL" => der,
+            Ok((label, _)) => {
+                return Err(Problem::bad_request(
+                    "body",
+                    format!("expected an X509 CRL, got a PEM {label}"),
+                ))
+            }
+            Err(e) => return Err(Problem::bad_request("body", format!("unreadable PEM: {e}"))),
+        }
+    } else {
+        body.to_vec()
+    };
+    let installed = state.engine.install_offline_crl(&who, id, &der).await?;
+    Ok(Json(json!({
+        "authority_id": installed.crl.authority_id,
+        "crl_number": installed.crl.crl_number,
+        "this_update": installed.crl.this_update.as_second(),
+        "next_update": installed.crl.next_update.as_second(),
+        "retired_authorities": installed.retired,
+    })))
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TokenIn {

@@ -171,6 +171,21 @@ impl Harness {
     }
 
     /// The offline ceremony: the root key signs a sub-CA CSR.
+    /// A CRL of the offline root, signed in its "ceremony", listing nothing (PEM).
+    pub fn root_crl_pem(&self, number: u64) -> String {
+        let now = SystemTime::now();
+        let der = ca_core::crl::sign_crl(
+            &self.root_cert,
+            &self.root_key,
+            number,
+            now,
+            now + Duration::from_secs(86_400),
+            Vec::<ca_core::crl::RevokedEntry>::new(),
+        )
+        .unwrap();
+        ca_core::x509::pem_encode("X509 CRL", &der).unwrap()
+    }
+
     pub fn sign_with_root(
         &self,
         csr_pem: &str,

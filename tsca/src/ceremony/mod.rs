@@ -1,10 +1,15 @@
-//! Key ceremonies on the offline root's machine: create the root, sign sub-CA CSRs.
+//! Key ceremonies on the offline root's machine (docs/operations.md §1): create the root, sign
+//! sub-CA CSRs, revoke what the root signed and sign the root's CRL.
 //!
 //! The root folder holds `root-key.pem` (PKCS#8, PBES2-encrypted with the ceremony
-//! passphrase), `root.pem` (the self-signed certificate, public) and `root-policy.json`
-//! (which numbering resources the root may delegate). Nothing here touches a database: the
-//! signed certificate is installed through the registry (`PUT
-//! /v1/authorities/{id}/certificate`).
+//! passphrase), `root.pem` (the self-signed certificate, public), `root-policy.json` (which
+//! numbering resources the root may delegate, and where its CRL is published), and the CRL
+//! files of [`root_crl`]. Nothing here touches a database: the signed certificates and CRLs
+//! are installed through the registry (`PUT /v1/authorities/{id}/certificate`, `PUT
+//! /v1/authorities/{id}/crl`).
+
+pub mod cli;
+pub mod root_crl;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -19,12 +24,53 @@ use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
 
 use crate::{spinner, write_private, CliResult};
+use root_crl::{Ledger, SignedCrl};
 
-/// What the root may delegate.
+/// What the root may delegate, and where its CRL is published.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RootPolicy {
     /// Sub-CA scopes must be inside this.
     pub allowed_scope: Vec<String>,
+    /// The publication point's base URL (`http://host:port`): the CRL distribution point of
+    /// every sub-CA the root signs is `{base}/crl/{registry_name}.crl`. Absent in folders made
+    /// before root CRLs; `sign-subca --publication-base-url` supplies it then.
+    #[serde(default)]
+    pub publication_base_url: Option<String>,
+    /// The root's name in the registry (`tsca bootstrap --root-name`), which names its CRL.
+    #[serde(default = "default_registry_name")]
+    pub registry_name: String,
+    /// How long each root CRL is valid, in days (at most a year: the ceremony re-signs it).
+    #[serde(default = "default_crl_days")]
+    pub crl_validity_days: u32,
+}
+
+fn default_registry_name() -> String {
+    "root".into()
+}
+
+/// A root CRL is valid 365 days unless the policy says otherwise.
+pub const DEFAULT_CRL_DAYS: u32 = 365;
+
+fn default_crl_days() -> u32 {
+    DEFAULT_CRL_DAYS
+}
+
+impl RootPolicy {
+    /// The root CRL's URL, from `base` if given (it wins over the policy's), else the policy's.
+    pub fn crl_url(&self, base: Option<&str>) -> CliResult<String> {
+        let base = base
+            .or(self.publication_base_url.as_deref())
+            .ok_or("the root policy names no publication base URL: give --publication-base-url")?;
+        let base = base.trim_end_matches('/');
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(format!(
+                "publication base URL {base:?}: use http://host[:port] (relying parties fetch \
+                 CRLs over plain HTTP, RFC 5280 §4.2.1.13)"
+            )
+            .into());
+        }
+        Ok(format!("{base}/crl/{}.crl", self.registry_name))
+    }
 }
 
 /// Paths inside a root folder.
@@ -41,16 +87,24 @@ impl RootFolder {
     fn policy(&self) -> PathBuf {
         self.0.join("root-policy.json")
     }
+    /// The CRL ledger (see [`root_crl`]).
+    fn ledger(&self) -> PathBuf {
+        self.0.join("root-crl.json")
+    }
+    /// The latest signed root CRL (DER).
+    pub fn crl(&self) -> PathBuf {
+        self.0.join("root.crl")
+    }
 }
 
-/// `tsca ceremony init-root`: a P-384 root key, encrypted at rest, and its self-signed
-/// certificate.
+/// `tsca ceremony init-root`: a P-384 root key, encrypted at rest, its self-signed
+/// certificate, its policy, and its first (empty) CRL.
 pub fn init_root(
     folder: &RootFolder,
     subject: &SubjectName,
-    allowed_scope: &NumberingScope,
+    policy: &RootPolicy,
     passphrase: &[u8],
-) -> CliResult<(SoftwareKey, Certificate)> {
+) -> CliResult<(SoftwareKey, Certificate, SignedCrl)> {
     if folder.key().exists() {
         return Err(format!(
             "{} already exists: a root folder holds one root; choose another --out",
@@ -58,6 +112,10 @@ pub fn init_root(
         )
         .into());
     }
+    // Checked before any key exists.
+    NumberingScope::parse(policy.allowed_scope.iter().map(String::as_str))?;
+    policy.crl_url(None)?;
+    let crl_validity = root_crl::crl_validity(policy.crl_validity_days)?;
     std::fs::create_dir_all(&folder.0)
         .map_err(|e| format!("cannot create {}: {e}", folder.0.display()))?;
     let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP384)?;
@@ -80,12 +138,11 @@ pub fn init_root(
     write_private(&folder.key(), encrypted.as_bytes())?;
     std::fs::write(folder.certificate(), certificate.to_pem()?)
         .map_err(|e| format!("cannot write {}: {e}", folder.certificate().display()))?;
-    let policy = RootPolicy {
-        allowed_scope: allowed_scope.entries().map(ToString::to_string).collect(),
-    };
-    std::fs::write(folder.policy(), serde_json::to_string_pretty(&policy)?)
+    std::fs::write(folder.policy(), serde_json::to_string_pretty(policy)?)
         .map_err(|e| format!("cannot write {}: {e}", folder.policy().display()))?;
-    Ok((key, certificate.certificate().clone()))
+    let root = certificate.certificate().clone();
+    let crl = Ledger::default().sign(folder, &key, &root, crl_validity)?;
+    Ok((key, root, crl))
 }
 
 /// Opens a root folder with the ceremony passphrase.
@@ -109,19 +166,32 @@ pub fn open_root(
     Ok((key, certificate, policy))
 }
 
+/// What `tsca ceremony sign-subca` signs.
+pub struct SubCaOrder<'a> {
+    /// The sub-CA's CSR (PEM).
+    pub csr_pem: &'a [u8],
+    /// Regional or national.
+    pub profile: Profile,
+    /// Its subject.
+    pub subject: &'a SubjectName,
+    /// Its numbering scope.
+    pub scope: &'a NumberingScope,
+    /// Overrides the policy's publication base URL.
+    pub publication_base_url: Option<&'a str>,
+}
+
 /// `tsca ceremony sign-subca`: signs a sub-CA's CSR with the root key, refusing a scope the
-/// root policy does not allow. Returns the certificate PEM.
+/// root policy does not allow, with a CRL distribution point for the root's CRL, and records
+/// it in the CRL ledger. Returns the certificate PEM.
 pub fn sign_subca(
+    folder: &RootFolder,
     root_key: &SoftwareKey,
     root_certificate: &Certificate,
     policy: &RootPolicy,
-    csr_pem: &[u8],
-    profile: Profile,
-    subject: &SubjectName,
-    scope: &NumberingScope,
+    order: &SubCaOrder<'_>,
 ) -> CliResult<String> {
     let allowed = NumberingScope::parse(policy.allowed_scope.iter().map(String::as_str))?;
-    let outside = scope.not_covered_by(&allowed);
+    let outside = order.scope.not_covered_by(&allowed);
     if !outside.is_empty() {
         return Err(format!(
             "the root policy does not allow {}: it allows {allowed}",
@@ -133,24 +203,26 @@ pub fn sign_subca(
         )
         .into());
     }
-    if !matches!(profile, Profile::RegionalCa | Profile::NationalCa) {
+    if !matches!(order.profile, Profile::RegionalCa | Profile::NationalCa) {
         return Err("the root signs regional or national CAs only".into());
     }
-    let csr = CheckedCsr::from_pem(csr_pem)?;
+    let crl_url = policy.crl_url(order.publication_base_url)?;
+    let mut ledger = Ledger::load(folder)?;
+    let csr = CheckedCsr::from_pem(order.csr_pem)?;
     let root = IssuingAuthority::new(
         root_certificate.clone(),
         Publication {
-            crl_url: None,
+            crl_url: Some(crl_url),
             ocsp_url: None,
             ca_issuers_url: None,
         },
     )?;
     let certificate = issue(
         &CertificateRequest {
-            profile,
-            subject: subject.clone(),
+            profile: order.profile,
+            subject: order.subject.clone(),
             public_key: csr.public_key().clone(),
-            scope: Some(scope.clone()),
+            scope: Some(order.scope.clone()),
             not_before: SystemTime::now() - Duration::from_secs(60),
             validity: None,
         },
@@ -158,5 +230,6 @@ pub fn sign_subca(
         root_key,
         &mut OsRng,
     )?;
+    ledger.record_issued(folder, certificate.certificate())?;
     Ok(certificate.to_pem()?)
 }

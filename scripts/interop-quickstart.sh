@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Interop on what ships: a fresh `tsca quickstart`, judged by someone else's code.
+#
+#   scripts/interop-quickstart.sh [TSCA_BINARY]      (default target/debug/tsca)
+#
+# 1. Starts a quickstart on its own ports in a temporary folder and adds, over the REST API
+#    as a stranger would (curl), a second operator certificate under the national CA 'france'
+#    and a second national CA 'germany' (under the regional CA 'europe') with an operator
+#    certificate of its own.
+# 2. Fetches every tier's CRL from the publication port (root, europe, france, germany) and
+#    runs `openssl verify -crl_check_all` for each operator chain: all must pass.
+# 3. Revokes at each tier in turn and checks that exactly the chains through the revoked
+#    certificate now fail with "certificate revoked", with the CRLs fetched again:
+#    - operator: POST /v1/certificates/{fp}/revoke with the operator's token;
+#    - national: the same for france's certificate, with the root admin's token;
+#    - regional: `tsca ceremony revoke` of europe's certificate on the offline root's folder,
+#      then `tsca admin install-crl`; the registry then reports europe and germany retired.
+# 4. pkilint on every certificate and CRL fetched; Python cryptography loads them all.
+#
+# Needs: openssl, curl, python3 with pkilint and cryptography (.ci/run installs them).
+set -euo pipefail
+[ -n "${INTEROP_TRACE:-}" ] && set -x
+cd "$(dirname "$0")/.."
+tsca=$(realpath "${1:-target/debug/tsca}")
+work=$(mktemp -d)
+data=$work/data
+registry=https://127.0.0.1:38443
+publication=http://127.0.0.1:38080
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+pass() { echo "ok:   $*"; }
+
+"$tsca" quickstart --data-dir "$data" --registry-addr 127.0.0.1:38443 \
+  --publication-addr 127.0.0.1:38080 --publication-tls-addr 127.0.0.1:38444 \
+  >"$work/quickstart.out" 2>"$work/quickstart.err" &
+server=$!
+trap 'kill -TERM $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 120); do
+  curl -sf "$publication/healthz" >/dev/null && break
+  sleep 0.5
+done
+curl -sf "$publication/healthz" >/dev/null || { cat "$work/quickstart.err"; echo "quickstart did not start"; exit 1; }
+cd "$work"
+admin=$(cat "$data/secrets/admin-token")
+operator=$(cat "$data/secrets/operator-token")
+
+# api TOKEN METHOD PATH [JSON]: the registry's answer (JSON) on stdout; non-2xx fails the run.
+api() {
+  local args=(-sS --fail-with-body --cacert "$data/tls/registry.pem" -H "Authorization: Bearer $1" -X "$2")
+  [ $# -ge 4 ] && args+=(-H 'Content-Type: application/json' -d "$4")
+  curl "${args[@]}" "$registry$3"
+}
+# json EXPR: EXPR (Python, over the JSON document d read from stdin), printed.
+json() { python3 -c "import json,sys; print(eval(sys.argv[1], {'d': json.load(sys.stdin)}))" "$1"; }
+
+# enrol TOKEN NAME SCOPE_JSON: a new key and CSR by openssl, the certificate in NAME.pem.
+enrol() {
+  openssl ecparam -name prime256v1 -genkey -noout -out "$2-key.pem" 2>/dev/null
+  openssl req -new -key "$2-key.pem" -subj "/CN=$2" -out "$2.csr" 2>/dev/null
+  api "$1" POST /v1/enrolments "$(python3 -c 'import json,sys; print(json.dumps({"csr": open(sys.argv[1]).read(), "scope": json.loads(sys.argv[2]), "profile": "operator"}))' "$2.csr" "$3")" \
+    | json "d['certificate']['certificate_pem']" >"$2.pem"
+}
+
+echo "== setting up: a second certificate under france, a national CA germany with an operator"
+cp "$data/example-operator/certificate.pem" a.pem
+enrol "$operator" b '["range:33612340000+10000", "spc:F0042"]'
+europe=$(api "$admin" GET /v1/authorities | json "[a['id'] for a in d['authorities'] if a['name'] == 'europe'][0]")
+germany=$(api "$admin" POST /v1/authorities '{"name": "germany", "tier": "national", "parent_id": '"$europe"', "scope": ["prefix:49", "spc:*"], "subject": {"common_name": "Interop National CA Germany", "organization": "Interop Regulator", "country": "DE"}, "auto_approve": true}' | json "d['id']")
+created=$(api "$admin" POST /v1/operators '{"authority_id": '"$germany"', "name": "Beispiel Telekom", "country": "DE"}')
+operator_de=$(json "d['operator']['id']" <<<"$created")
+token_de=$(json "d['token']['token']" <<<"$created")
+for resource in range:4930123400+100 spc:D0042; do
+  api "$admin" POST /v1/assignments '{"operator_id": '"$operator_de"', "resource": "'"$resource"'"}' >/dev/null
+done
+enrol "$token_de" c '["range:4930123400+100", "spc:D0042"]'
+for name in europe france germany; do
+  curl -sf "$publication/ca/$name.der" -o "$name.der"
+  openssl x509 -inform DER -in "$name.der" -out "$name.pem"
+done
+cp "$data/offline-root/root.pem" root.pem
+cat france.pem europe.pem >untrusted-fr.pem
+cat germany.pem europe.pem >untrusted-de.pem
+
+fetch_crls() {
+  : >crls.pem
+  for name in root europe france germany; do
+    curl -sf "$publication/crl/$name.crl" -o "$name.crl" || { fail "GET /crl/$name.crl"; continue; }
+    openssl crl -inform DER -in "$name.crl" >>crls.pem
+  done
+}
+
+# expect good|revoked LEAF UNTRUSTED [DEPTH TIER]: openssl verify -crl_check_all through every
+# tier; a revoked chain must fail on the certificate at DEPTH (0: the leaf).
+expect() {
+  local out
+  if out=$(openssl verify -crl_check_all -CAfile root.pem -untrusted "$3" -CRLfile crls.pem "$2" 2>&1); then
+    [ "$1" = good ] && pass "openssl verify -crl_check_all $2: OK" || fail "openssl verify -crl_check_all accepted $2 ($5)"
+  elif [ "$1" = revoked ] && grep -q "error 23 at $4 depth lookup: certificate revoked" <<<"$out"; then
+    pass "openssl verify -crl_check_all $2: certificate revoked at depth $4 ($5)"
+  else
+    fail "openssl verify -crl_check_all $2 (expected $1): $out"
+  fi
+}
+
+echo "== every chain through every tier's CRL"
+fetch_crls
+expect good a.pem untrusted-fr.pem
+expect good b.pem untrusted-fr.pem
+expect good c.pem untrusted-de.pem
+expect good france.pem europe.pem
+expect good europe.pem root.pem
+
+echo "== revocation of an operator certificate"
+fp_a=$(openssl x509 -in a.pem -outform DER | sha256sum | cut -d' ' -f1)
+api "$operator" POST "/v1/certificates/$fp_a/revoke" '{"reason": "keyCompromise"}' >/dev/null
+fetch_crls
+expect revoked a.pem untrusted-fr.pem 0 "operator tier"
+expect good b.pem untrusted-fr.pem
+
+echo "== revocation of a national CA (by its regional parent, online)"
+fp_fr=$(openssl x509 -in france.pem -outform DER | sha256sum | cut -d' ' -f1)
+api "$admin" POST "/v1/certificates/$fp_fr/revoke" '{"reason": "cACompromise"}' >/dev/null
+fetch_crls
+expect revoked b.pem untrusted-fr.pem 1 "national tier"
+expect good c.pem untrusted-de.pem
+status=$(api "$admin" GET /v1/authorities | json "[a['status'] for a in d['authorities'] if a['name'] == 'france'][0]")
+[ "$status" = retired ] && pass "france is retired after its revocation" || fail "france is $status after its revocation"
+
+echo "== revocation of a regional CA (by the offline root, in a ceremony)"
+cp "$data/secrets/root-ceremony-passphrase" passphrase
+"$tsca" ceremony revoke --root "$data/offline-root" --certificate europe.der \
+  --reason cACompromise --passphrase-file passphrase >revoke.out
+root_id=$(api "$admin" GET /v1/authorities | json "[a['id'] for a in d['authorities'] if a['name'] == 'root'][0]")
+TSCA_TOKEN=$admin "$tsca" admin --registry "$registry" --cacert "$data/tls/registry.pem" \
+  install-crl --authority "$root_id" "$data/offline-root/root.crl" >install.out
+fetch_crls
+expect revoked c.pem untrusted-de.pem 2 "regional tier"
+expect revoked europe.pem root.pem 0 "regional tier"
+statuses=$(api "$admin" GET /v1/authorities | json "sorted(a['name'] for a in d['authorities'] if a['status'] == 'retired')")
+[ "$statuses" = "['europe', 'france', 'germany']" ] && pass "europe and everything below it retired" || fail "retired: $statuses"
+
+echo "== pkilint"
+lint() { # tool args... file
+  local file=${*: -1} text
+  text=$("$@" 2>&1 || true)
+  if grep -Eq '\((ERROR|FATAL)\)|Failed to load|Traceback' <<<"$text"; then
+    fail "$1 $file:"$'\n'"$text"
+  else
+    pass "$1 $file (no ERROR/FATAL)"
+    grep -E '\((WARNING|NOTICE)\)' <<<"$text" | sed 's/^/      /' || true
+  fi
+}
+for cert in root.pem europe.pem france.pem germany.pem a.pem b.pem c.pem; do
+  lint lint_pkix_cert lint -s NOTICE "$cert"
+done
+for crl in root.crl europe.crl france.crl germany.crl; do
+  lint lint_crl lint -t CRL -p PKIX -s NOTICE "$crl"
+done
+
+echo "== Python cryptography"
+if python3 - <<'PY'
+from cryptography import x509
+load = lambda n: x509.load_pem_x509_certificate(open(n, "rb").read())
+certs = {n: load(n + ".pem") for n in ["root", "europe", "france", "germany", "a", "b", "c"]}
+for child, parent in [("europe", "root"), ("france", "europe"), ("germany", "europe"), ("a", "france"), ("b", "france"), ("c", "germany")]:
+    certs[child].verify_directly_issued_by(certs[parent])
+    dp = certs[child].extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    urls = [n.value for p in dp for n in p.full_name]
+    assert urls == [f"http://127.0.0.1:38080/crl/{parent}.crl"], (child, urls)
+for name, issuer in [("root", "root"), ("europe", "europe"), ("france", "france"), ("germany", "germany")]:
+    crl = x509.load_der_x509_crl(open(name + ".crl", "rb").read())
+    assert crl.is_signature_valid(certs[issuer].public_key()), name
+    crl.extensions.get_extension_for_class(x509.CRLNumber)
+root_crl = x509.load_der_x509_crl(open("root.crl", "rb").read())
+assert root_crl.get_revoked_certificate_by_serial_number(certs["europe"].serial_number) is not None
+assert (root_crl.next_update_utc - root_crl.last_update_utc).days <= 366
+print("python cryptography read every certificate and CRL")
+PY
+then pass "Python cryptography: signatures, distribution points, root CRL"; else fail "Python cryptography checks"; fi
+
+echo
+if [ "$failures" -eq 0 ]; then
+  echo "interop on a quickstart: 0 failed"
+else
+  echo "interop on a quickstart: $failures failed"
+  exit 1
+fi
