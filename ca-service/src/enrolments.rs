@@ -18,11 +18,12 @@ use std::time::Duration;
 
 use ca_core::csr::CheckedCsr;
 use ca_core::ident::KeyFingerprint;
-use ca_core::numbering::NumberingScope;
+use ca_core::numbering::{NumberingResource, NumberingScope, ServiceProviderCode};
 use ca_core::profile::{Profile, SubjectName};
 use ca_store::{
     Actor, ApprovalPolicy, CertificateRecord, CertifiedSubject, Enrolment, EnrolmentDecision,
-    EnrolmentId, EnrolmentStatus, NewEnrolment, Operator, OperatorId, OperatorStatus, WriteTx,
+    EnrolmentId, EnrolmentStatus, Holdings, NewEnrolment, Operator, OperatorId, OperatorStatus,
+    WriteTx,
 };
 use jiff::Timestamp;
 use serde_json::json;
@@ -74,9 +75,10 @@ fn operator_profile(text: Option<&str>) -> ServiceResult<Profile> {
     Ok(profile)
 }
 
-/// The subject of an operator's certificate: CN "name SPC code", O name, C country.
-fn operator_subject(operator: &Operator) -> ServiceResult<SubjectName> {
-    let common_name = match &operator.spc {
+/// The subject of an operator's certificate: CN "name SPC code" (the first SPC it
+/// certifies), O name, C country.
+fn operator_subject(operator: &Operator, scope: &NumberingScope) -> ServiceResult<SubjectName> {
+    let common_name = match service_provider_codes(scope).next() {
         Some(spc) => format!("{} SPC {}", operator.name, spc.as_str()),
         None => operator.name.clone(),
     };
@@ -86,6 +88,49 @@ fn operator_subject(operator: &Operator) -> ServiceResult<SubjectName> {
         Some(operator.country.as_str()),
     )
     .map_err(ServiceError::internal)
+}
+
+fn service_provider_codes(scope: &NumberingScope) -> impl Iterator<Item = &ServiceProviderCode> {
+    scope.entries().filter_map(|e| match e {
+        NumberingResource::Spc(spc) => Some(spc),
+        _ => None,
+    })
+}
+
+/// The scope an operator certificate certifies: the requested one, plus every SPC the
+/// operator holds now when the request names none. The registry's `spc:` assignments are
+/// the one source of the SPCs, and every operator certificate carries one in its TNAuthList
+/// (docs/profiles.md), so an operator without one is refused.
+fn with_service_provider_codes(
+    holdings: &Holdings,
+    operator: &Operator,
+    requested: &NumberingScope,
+    now: Timestamp,
+) -> ServiceResult<NumberingScope> {
+    if service_provider_codes(requested).next().is_some() {
+        return Ok(requested.clone());
+    }
+    let held = holdings
+        .own
+        .iter()
+        .filter(|a| a.is_active_at(now) && matches!(a.resource, NumberingResource::Spc(_)))
+        .map(|a| a.resource.clone())
+        .collect::<Vec<_>>();
+    if held.is_empty() {
+        return Err(ServiceError::refused_field(
+            Rule::SpcAssignmentRequired,
+            "scope",
+            format!(
+                "operator {} holds no service provider code: every operator certificate carries \
+                 its SPC in a TNAuthList (RFC 8226), so an administrator of its authority assigns \
+                 one first (POST /v1/assignments with resource \"spc:CODE\")",
+                operator.id
+            ),
+        ));
+    }
+    let mut certified = requested.clone();
+    certified.extend(&NumberingScope::new(held));
+    Ok(certified)
 }
 
 impl Engine {
@@ -123,9 +168,8 @@ impl Engine {
             }
             Begun::Fresh(tx, claim) => (tx, claim),
         };
-        let (operator, valid_before) =
-            may_certify(&mut tx, operator_id, &scope, &public_key, now).await?;
-        let authority = tx.authority(operator.authority_id).await?;
+        let certifiable = may_certify(&mut tx, operator_id, &scope, &public_key, now).await?;
+        let authority = tx.authority(certifiable.operator.authority_id).await?;
         let actor = who.actor();
         let mut enrolment = tx
             .insert_enrolment(
@@ -133,7 +177,7 @@ impl Engine {
                     operator_id,
                     authority_id: authority.id,
                     csr_der: csr.der().to_vec(),
-                    requested_scope: scope,
+                    requested_scope: certifiable.scope.clone(),
                     profile,
                 },
                 &actor,
@@ -150,7 +194,7 @@ impl Engine {
                 )
                 .await?;
             Some(
-                self.reserve_for(&mut tx, &enrolment, &operator, &csr, valid_before, &actor)
+                self.reserve_for(&mut tx, &enrolment, certifiable, &csr, &actor)
                     .await?,
             )
         } else {
@@ -168,20 +212,24 @@ impl Engine {
         &self,
         tx: &mut WriteTx,
         enrolment: &Enrolment,
-        operator: &Operator,
+        certifiable: Certifiable,
         csr: &CheckedCsr,
-        valid_before: Option<jiff::Timestamp>,
         actor: &Actor,
     ) -> ServiceResult<Reserved> {
         let issuer = tx.authority(enrolment.authority_id).await?;
+        let Certifiable {
+            operator,
+            scope,
+            valid_before,
+        } = certifiable;
         self.reserve_in(
             tx,
             &issuer,
             CertificateOrder {
                 profile: enrolment.profile,
-                subject: operator_subject(operator)?,
+                subject: operator_subject(&operator, &scope)?,
                 public_key: csr.public_key().clone(),
-                scope: Some(enrolment.requested_scope.clone()),
+                scope: Some(scope),
                 certified: CertifiedSubject::Operator(operator.id),
                 enrolment: Some(enrolment.id),
                 valid_before,
@@ -252,7 +300,7 @@ impl Engine {
                 current.status.as_str()
             )));
         }
-        let (operator, valid_before) = may_certify(
+        let certifiable = may_certify(
             &mut tx,
             enrolment.operator_id,
             &enrolment.requested_scope,
@@ -265,7 +313,7 @@ impl Engine {
             .decide_enrolment(id, &EnrolmentDecision::Approve { reason: None }, &actor)
             .await?;
         let reserved = self
-            .reserve_for(&mut tx, &enrolment, &operator, &csr, valid_before, &actor)
+            .reserve_for(&mut tx, &enrolment, certifiable, &csr, &actor)
             .await?;
         record(claim, &mut tx, Produced::Enrolment(id)).await?;
         tx.commit().await?;
@@ -370,7 +418,7 @@ impl Engine {
         let attempt: ServiceResult<Reserved> = async {
             let csr = CheckedCsr::from_der(&enrolment.csr_der).map_err(ServiceError::internal)?;
             let public_key = KeyFingerprint::of_spki(csr.public_key())?;
-            let (operator, valid_before) = may_certify(
+            let certifiable = may_certify(
                 &mut tx,
                 enrolment.operator_id,
                 &enrolment.requested_scope,
@@ -378,7 +426,7 @@ impl Engine {
                 now,
             )
             .await?;
-            self.reserve_for(&mut tx, &enrolment, &operator, &csr, valid_before, &actor)
+            self.reserve_for(&mut tx, &enrolment, certifiable, &csr, &actor)
                 .await
         }
         .await;
@@ -412,23 +460,32 @@ impl Engine {
     }
 }
 
+/// What an enrolment may certify, decided inside the transaction that decides it.
+struct Certifiable {
+    operator: Operator,
+    /// The requested scope with the operator's SPCs (see [`with_service_provider_codes`]).
+    scope: NumberingScope,
+    /// When the operator's holdings of `scope` end (the certificate's notAfter is cut there).
+    valid_before: Option<Timestamp>,
+}
+
 /// What an enrolment must pass, inside the transaction that decides it, before a
-/// certificate is reserved for it: the operator is active, holds every requested number now,
-/// and the key is not bound to another subject. Returns the operator and the instant its
-/// holdings end (the certificate's notAfter is cut there), if they end.
+/// certificate is reserved for it: the operator is active, holds an SPC and every requested
+/// number now, and the key is not bound to another subject.
 async fn may_certify(
     tx: &mut WriteTx,
     operator_id: OperatorId,
     scope: &NumberingScope,
     public_key: &KeyFingerprint,
     now: Timestamp,
-) -> ServiceResult<(Operator, Option<Timestamp>)> {
+) -> ServiceResult<Certifiable> {
     let operator = tx.operator(operator_id).await?;
     if operator.status != OperatorStatus::Active {
         return Err(suspended(&operator));
     }
     let holdings = tx.holdings(operator_id).await?;
-    let valid_before = coverage::require(&holdings, scope, now)?;
+    let scope = with_service_provider_codes(&holdings, &operator, scope, now)?;
+    let valid_before = coverage::require(&holdings, &scope, now)?;
     key_policy::check(
         tx,
         public_key,
@@ -436,7 +493,11 @@ async fn may_certify(
         "csr",
     )
     .await?;
-    Ok((operator, valid_before))
+    Ok(Certifiable {
+        operator,
+        scope,
+        valid_before,
+    })
 }
 
 fn suspended(operator: &Operator) -> ServiceError {

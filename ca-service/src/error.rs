@@ -48,6 +48,9 @@ pub enum Rule {
     /// A CRL installed for an offline authority must be signed by it, be newer than the one
     /// installed, and not be past its nextUpdate.
     CrlDoesNotMatch,
+    /// Every operator certificate carries a TNAuthList with the operator's service provider
+    /// code: an operator enrols once it holds an `spc:` assignment.
+    SpcAssignmentRequired,
 }
 
 impl Rule {
@@ -69,6 +72,7 @@ impl Rule {
             Self::IssuerKeyOffline => "issuer-key-offline",
             Self::CertificateDoesNotMatch => "certificate-does-not-match",
             Self::CrlDoesNotMatch => "crl-does-not-match",
+            Self::SpcAssignmentRequired => "spc-assignment-required",
         }
     }
 }

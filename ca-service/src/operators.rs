@@ -2,7 +2,6 @@
 //! transaction), issuing and revoking tokens, and turning a presented token into a
 //! [`Principal`].
 
-use ca_core::numbering::ServiceProviderCode;
 use ca_store::{
     ApiToken, AuthorityId, CountryCode, NewApiToken, NewOperator, Operator, OperatorId, TokenGrant,
     TokenId,
@@ -21,8 +20,6 @@ pub struct OperatorRequest {
     pub authority_id: AuthorityId,
     /// Name, unique within the authority (1–64 characters).
     pub name: String,
-    /// Service provider code, unique across tsca.
-    pub spc: Option<String>,
     /// ISO 3166 alpha-2 country code in capitals.
     pub country: String,
 }
@@ -88,14 +85,8 @@ impl Engine {
                 "use the ISO 3166 alpha-2 code in capitals, e.g. FR",
             )
         })?;
-        let spc = request
-            .spc
-            .as_deref()
-            .map(ServiceProviderCode::parse)
-            .transpose()
-            .map_err(|e| ServiceError::invalid("spc", e))?;
         let canonical = json!({"authority_id": request.authority_id, "name": name,
-            "spc": spc.as_ref().map(|s| s.as_str()), "country": country.as_str()});
+            "country": country.as_str()});
         let (mut tx, claim) = match self
             .begin_once(self.now(), who, key, "operator.create", &canonical)
             .await?
@@ -105,18 +96,13 @@ impl Engine {
             }
             Begun::Fresh(tx, claim) => (tx, claim),
         };
-        if let Some(existing) = tx
-            .operator_clashing_with(request.authority_id, name, spc.as_ref())
-            .await?
-        {
+        if let Some(existing) = tx.operator_named(request.authority_id, name).await? {
             return Err(ServiceError::conflict_with(
                 "operator",
                 existing.id,
                 format!(
-                    "operator {} ({:?}, SPC {}) already has this name or SPC",
-                    existing.id,
-                    existing.name,
-                    existing.spc.as_ref().map_or("-", |s| s.as_str())
+                    "operator {} already has the name {:?} under this authority",
+                    existing.id, existing.name
                 ),
             ));
         }
@@ -126,7 +112,6 @@ impl Engine {
                 &NewOperator {
                     authority_id: request.authority_id,
                     name: name.to_owned(),
-                    spc,
                     country,
                 },
                 &actor,

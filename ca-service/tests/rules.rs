@@ -508,7 +508,6 @@ async fn idempotency_keys_replay_and_refuse_reuse() {
         let request = || OperatorRequest {
             authority_id: w.national,
             name: "Once".into(),
-            spc: Some("F0700".into()),
             country: "FR".into(),
         };
         let first = w
@@ -566,6 +565,114 @@ async fn idempotency_keys_replay_and_refuse_reuse() {
                 ..
             })
         ));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_operator_certificate_carries_the_operators_spc() {
+    on_every_backend(ApprovalPolicy::WithinAssignments, |w| async move {
+        // Without an spc: assignment, an enrolment is refused and leaves nothing.
+        let bare = w
+            .engine
+            .create_operator(
+                &ROOT,
+                OperatorRequest {
+                    authority_id: w.national,
+                    name: "No Code Telecom".into(),
+                    country: "FR".into(),
+                },
+                None,
+            )
+            .await
+            .unwrap()
+            .value;
+        let bare_who = w
+            .engine
+            .authenticate(bare.token.secret.as_ref().unwrap().expose())
+            .await
+            .unwrap()
+            .unwrap();
+        w.assign(bare.operator.id, "prefix:3390").await;
+        let before = w.footprint().await;
+        let err = w
+            .engine
+            .enrol(&bare_who, World::request(&csr().1, &["prefix:3390"]), None)
+            .await
+            .unwrap_err();
+        assert_eq!(refused(&err), Some(Rule::SpcAssignmentRequired), "{err}");
+        assert!(err.to_string().contains("spc:CODE"), "{err}");
+        assert_eq!(w.footprint().await, before);
+
+        // With one, a prefix-only request gets the SPC added: TNAuthList carries it, the
+        // prefix stays in tscaNumberingResources, and the CN names it.
+        let (op, who) = w.operator("Coded Telecom", "F0391").await;
+        w.assign(op, "prefix:3391").await;
+        w.assign(op, "range:33922340000+100").await;
+        // A range apart from the prefix: TNAuthList carries ranges too.
+        let cert = w
+            .engine
+            .enrol(
+                &who,
+                World::request(&csr().1, &["prefix:3391", "range:33922340000+100"]),
+                None,
+            )
+            .await
+            .unwrap()
+            .value
+            .certificate
+            .unwrap();
+        assert_eq!(
+            cert.scope.to_string(),
+            "prefix:3391, range:33922340000+100, spc:F0391"
+        );
+        let x509 = Certificate::from_der(&cert.issued.as_ref().unwrap().der).unwrap();
+        let tn_auth_list = x509
+            .tbs_certificate
+            .decode_extension::<Vec<ca_core::ext::TnEntry>>(
+                &ca_core::ext::ID_PE_TN_AUTH_LIST.into(),
+                "TNAuthList",
+            )
+            .unwrap()
+            .expect("a TNAuthList")
+            .1;
+        let spcs: Vec<_> = tn_auth_list
+            .iter()
+            .filter_map(|e| match e {
+                ca_core::ext::TnEntry::Spc(s) => Some(s.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(spcs, ["F0391"]);
+        assert_eq!(
+            tn_auth_list.len(),
+            2,
+            "the SPC and the range: {tn_auth_list:?}"
+        );
+        assert!(
+            x509.subject_text().contains("CN=Coded Telecom SPC F0391"),
+            "{}",
+            x509.subject_text()
+        );
+
+        // The SPC is an assignment like any other: withdrawing it revokes the certificate.
+        let spc = w
+            .engine
+            .reader()
+            .operator_assignments(op)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| a.resource.to_string() == "spc:F0391")
+            .unwrap();
+        let change = w
+            .engine
+            .withdraw_assignment(&ROOT, spc.id, None)
+            .await
+            .unwrap()
+            .value;
+        assert_eq!(change.revoked.len(), 1, "{change:?}");
+        assert_eq!(change.revoked[0].id, cert.id);
     })
     .await;
 }

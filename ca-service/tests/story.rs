@@ -75,7 +75,6 @@ async fn the_life_of_an_operator() {
     on_every_backend(ApprovalPolicy::WithinAssignments, |w| async move {
         let (acme, acme_who) = w.operator("Acme Mobile", "F0099").await;
         w.assign(acme, "prefix:3375").await;
-        w.assign(acme, "spc:F0099").await;
 
         // Enrol: auto-approved within the assignments, two commits, a valid certificate with
         // its first "good" response stored.

@@ -163,7 +163,6 @@ where
                 &NewOperator {
                     authority_id: national.id,
                     name: format!("op{i}"),
-                    spc: None,
                     country: CountryCode::parse("FR").unwrap(),
                 },
                 &actor,

@@ -1,6 +1,5 @@
 //! `operators`: carriers and service providers that enrol for certificates.
 
-use ca_core::numbering::ServiceProviderCode;
 use jiff::Timestamp;
 use serde_json::json;
 use sqlx::any::AnyRow;
@@ -25,8 +24,6 @@ pub struct Operator {
     pub authority_id: AuthorityId,
     /// Name, unique within the authority.
     pub name: String,
-    /// Service provider code, unique across tsca when present.
-    pub spc: Option<ServiceProviderCode>,
     /// Its country.
     pub country: CountryCode,
     /// Active or suspended.
@@ -42,13 +39,13 @@ pub struct NewOperator {
     pub authority_id: AuthorityId,
     /// Name.
     pub name: String,
-    /// Service provider code.
-    pub spc: Option<ServiceProviderCode>,
     /// Country.
     pub country: CountryCode,
 }
 
-const OPERATOR_COLUMNS: &str = "id, authority_id, name, spc, country, status, created_at";
+/// The `spc` column of early schemas is no longer read or written: an operator's service
+/// provider codes are its `spc:` assignments (docs/architecture.md).
+const OPERATOR_COLUMNS: &str = "id, authority_id, name, country, status, created_at";
 
 async fn fetch_operator<'e, E: sqlx::Executor<'e, Database = Any>>(
     executor: E,
@@ -66,19 +63,11 @@ async fn fetch_operator<'e, E: sqlx::Executor<'e, Database = Any>>(
 
 fn operator_from_row(row: &AnyRow) -> Result<Operator> {
     let id = OperatorId(row.try_get("id")?);
-    let spc = row
-        .try_get::<Option<String>, _>("spc")?
-        .map(|s| {
-            ServiceProviderCode::parse(&s)
-                .map_err(|e| StoreError::corrupt("operator SPC", format!("operator {id}: {e}")))
-        })
-        .transpose()?;
     let country: String = row.try_get("country")?;
     Ok(Operator {
         id,
         authority_id: AuthorityId(row.try_get("authority_id")?),
         name: row.try_get("name")?,
-        spc,
         country: CountryCode::parse(&country).ok_or_else(|| {
             StoreError::corrupt("operator country", format!("operator {id}: {country:?}"))
         })?,
@@ -113,20 +102,18 @@ impl WriteTx {
         fetch_operator(&mut *self.tx, id).await
     }
 
-    /// The operator that already uses this name under this authority, or this SPC anywhere.
-    pub async fn operator_clashing_with(
+    /// The operator that already uses this name under this authority.
+    pub async fn operator_named(
         &mut self,
         authority_id: AuthorityId,
         name: &str,
-        spc: Option<&ServiceProviderCode>,
     ) -> Result<Option<Operator>> {
         let row = sqlx::query(&format!(
-            "SELECT {OPERATOR_COLUMNS} FROM operators WHERE (authority_id = $1 AND name = $2) \
-             OR ($3 IS NOT NULL AND spc = $3) ORDER BY id LIMIT 1"
+            "SELECT {OPERATOR_COLUMNS} FROM operators WHERE authority_id = $1 AND name = $2 \
+             ORDER BY id LIMIT 1"
         ))
         .bind(authority_id.0)
         .bind(name)
-        .bind(spc.map(|s| s.as_str().to_owned()))
         .fetch_optional(&mut *self.tx)
         .await?;
         row.as_ref().map(operator_from_row).transpose()
@@ -135,12 +122,11 @@ impl WriteTx {
     /// Registers an operator.
     pub async fn insert_operator(&mut self, new: &NewOperator, actor: &Actor) -> Result<Operator> {
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO operators (authority_id, name, spc, country, status, created_at) \
-             VALUES ($1, $2, $3, $4, 'active', $5) RETURNING id",
+            "INSERT INTO operators (authority_id, name, country, status, created_at) \
+             VALUES ($1, $2, $3, 'active', $4) RETURNING id",
         )
         .bind(new.authority_id.0)
         .bind(&new.name)
-        .bind(new.spc.as_ref().map(|s| s.as_str().to_owned()))
         .bind(new.country.as_str())
         .bind(self.now_column())
         .fetch_one(&mut *self.tx)
@@ -149,7 +135,7 @@ impl WriteTx {
             actor,
             "operator.created",
             &format!("operator:{id}"),
-            json!({"name": new.name, "spc": new.spc.as_ref().map(|s| s.as_str()),
+            json!({"name": new.name,
                    "country": new.country.as_str(), "authority_id": new.authority_id}),
         )
         .await?;

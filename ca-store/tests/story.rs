@@ -96,7 +96,6 @@ async fn world(store: &Store) -> World {
             &NewOperator {
                 authority_id: national.id,
                 name: "Orange".into(),
-                spc: Some(ca_core::numbering::ServiceProviderCode::parse("F0042").unwrap()),
                 country: CountryCode::parse("FR").unwrap(),
             },
             &admin(),
@@ -270,7 +269,6 @@ async fn typed_records_and_state_checks() {
                 &NewOperator {
                     authority_id: w.national.id,
                     name: "SFR".into(),
-                    spc: None,
                     country: CountryCode::parse("FR").unwrap(),
                 },
                 &admin(),
@@ -1000,7 +998,6 @@ async fn a_connection_lost_mid_transaction_writes_nothing_and_says_so() {
     let new_operator = move || NewOperator {
         authority_id: national,
         name: "Lost".into(),
-        spc: None,
         country: CountryCode::parse("FR").unwrap(),
     };
     let task = tokio::spawn(async move {
@@ -1053,7 +1050,6 @@ async fn a_connection_lost_mid_transaction_writes_nothing_and_says_so() {
         &NewOperator {
             authority_id: national,
             name: "Lost".into(),
-            spc: None,
             country: CountryCode::parse("FR").unwrap(),
         },
         &admin(),

@@ -23,7 +23,7 @@ const OPS: &[Op] = &[
     Op { path: "/v1/authorities/{id}/certificate", method: "put", summary: "Install the certificate an offline parent signed (PEM body)", auth: true, body: Some("Pem"), ok: ("200", "Authority") },
     Op { path: "/v1/authorities/{id}/crl", method: "put", summary: "Install the CRL an offline authority (the root) signed in its ceremony (DER application/pkix-crl, or PEM); retires the sub-CAs it lists", auth: true, body: Some("Der"), ok: ("200", "Object") },
     Op { path: "/v1/authorities/{id}/tokens", method: "post", summary: "Issue an authority-admin token", auth: true, body: Some("TokenIn"), ok: ("201", "Token") },
-    Op { path: "/v1/operators", method: "post", summary: "Register an operator; returns its first token, shown once", auth: true, body: Some("OperatorIn"), ok: ("201", "Object") },
+    Op { path: "/v1/operators", method: "post", summary: "Register an operator; returns its first token, shown once. Its service provider codes are spc: assignments (POST /v1/assignments), needed before its first enrolment", auth: true, body: Some("OperatorIn"), ok: ("201", "Object") },
     Op { path: "/v1/operators", method: "get", summary: "List operators visible to the caller", auth: true, body: None, ok: ("200", "Object") },
     Op { path: "/v1/operators/{id}", method: "get", summary: "One operator with its assignments", auth: true, body: None, ok: ("200", "Object") },
     Op { path: "/v1/operators/{id}/tokens", method: "post", summary: "Issue an operator token", auth: true, body: Some("TokenIn"), ok: ("201", "Token") },
@@ -87,7 +87,7 @@ fn schemas() -> Value {
                 "common_name": {"type": "string"}, "organization": {"type": "string"}, "country": {"type": "string"}}},
             "auto_approve": {"type": "boolean"}}},
         "OperatorIn": {"type": "object", "additionalProperties": false, "required": ["authority_id", "name", "country"], "properties": {
-            "authority_id": {"type": "integer"}, "name": {"type": "string"}, "spc": {"type": "string"},
+            "authority_id": {"type": "integer"}, "name": {"type": "string"},
             "country": {"type": "string", "pattern": "^[A-Z]{2}$"}}},
         "TokenIn": {"type": "object", "additionalProperties": false, "properties": {"label": {"type": "string"}}},
         "AssignmentIn": {"type": "object", "additionalProperties": false, "required": ["operator_id", "resource"], "properties": {

@@ -95,9 +95,37 @@ async fn the_whole_registry_story() {
         let national_id = national["id"].as_i64().unwrap();
 
         // Operators, with their first token.
-        let (status, orange) = h.call("POST", "/v1/operators", Some(&admin), Some(json!({"authority_id": national_id, "name": "Orange", "spc": "F0042", "country": "FR"}))).await;
+        // An SPC is an assignment now, not a field of the operator: the old field is refused
+        // with a message saying so.
+        let (status, refused) = h.call("POST", "/v1/operators", Some(&admin), Some(json!({"authority_id": national_id, "name": "Orange", "spc": "F0042", "country": "FR"}))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+        assert_eq!(refused["field"], "spc");
+        assert!(
+            refused["detail"]
+                .as_str()
+                .unwrap()
+                .contains("POST /v1/assignments"),
+            "{refused}"
+        );
+        let (status, orange) = h
+            .call(
+                "POST",
+                "/v1/operators",
+                Some(&admin),
+                Some(json!({"authority_id": national_id, "name": "Orange", "country": "FR"})),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{orange}");
         let orange_id = orange["operator"]["id"].as_i64().unwrap();
+        let (status, spc) = h
+            .call(
+                "POST",
+                "/v1/assignments",
+                Some(&admin),
+                Some(json!({"operator_id": orange_id, "resource": "spc:F0042"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{spc}");
         let orange_token = orange["token"]["token"].as_str().unwrap().to_owned();
         let (_, sfr) = h
             .call(
@@ -511,12 +539,12 @@ async fn other_tenants_are_refused_and_nothing_changes() {
     let admin = h.admin.clone();
     let (_, regional) = h
         .call("POST", "/v1/authorities", Some(&admin), Some(json!({"name": "europe", "tier": "regional", "parent_id": 1,
-            "scope": ["prefix:33", "prefix:39"], "subject": {"common_name": "Regional", "organization": "R", "country": "BE"}})))
+            "scope": ["prefix:33", "prefix:39", "spc:*"], "subject": {"common_name": "Regional", "organization": "R", "country": "BE"}})))
         .await;
     let regional_id = regional["id"].as_i64().unwrap();
     let pem = h.sign_with_root(
         regional["csr_pem"].as_str().unwrap(),
-        &["prefix:33", "prefix:39"],
+        &["prefix:33", "prefix:39", "spc:*"],
         Profile::RegionalCa,
         "Regional",
     );
@@ -529,7 +557,7 @@ async fn other_tenants_are_refused_and_nothing_changes() {
     )
     .await;
     let national = |name: &'static str, prefix: &'static str| {
-        json!({"name": name, "tier": "national", "parent_id": regional_id, "scope": [prefix],
+        json!({"name": name, "tier": "national", "parent_id": regional_id, "scope": [prefix, "spc:*"],
             "subject": {"common_name": name, "organization": "Regulator", "country": "FR"}, "auto_approve": true})
     };
     let (_, france) = h
@@ -581,6 +609,13 @@ async fn other_tenants_are_refused_and_nothing_changes() {
     let orange_token = orange["token"]["token"].as_str().unwrap().to_owned();
     let orange_token_id = orange["token"]["id"].as_i64().unwrap();
     let tim_token = tim["token"]["token"].as_str().unwrap().to_owned();
+    h.call(
+        "POST",
+        "/v1/assignments",
+        Some(&admin),
+        Some(json!({"operator_id": orange_id, "resource": "spc:F0042"})),
+    )
+    .await;
     let (_, assignment) = h
         .call(
             "POST",

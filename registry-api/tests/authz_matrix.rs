@@ -827,7 +827,7 @@ async fn world(db: TestDatabase) -> World {
     };
 
     // A regional CA under the offline root, certified by the root ceremony.
-    let scope = ["prefix:39", "prefix:379"];
+    let scope = ["prefix:39", "prefix:379", "spc:*"];
     let (status, regional) = h
         .call(
             "POST",
@@ -881,8 +881,8 @@ async fn world(db: TestDatabase) -> World {
     // A's (the Vatican's +39 06 698 block), which is what makes a cross-tenant port possible.
     let mut national = HashMap::new();
     for (name, scope) in [
-        ("italy", vec!["prefix:39"]),
-        ("vatican", vec!["prefix:379", "prefix:3906698"]),
+        ("italy", vec!["prefix:39", "spc:*"]),
+        ("vatican", vec!["prefix:379", "prefix:3906698", "spc:*"]),
     ] {
         let (status, created) = h
             .call(
@@ -971,7 +971,9 @@ async fn world(db: TestDatabase) -> World {
         (w.op_a, "prefix:3902"),
         (w.op_a, "prefix:3905"),
         (w.op_a, "prefix:39066980"),
+        (w.op_a, "spc:I0001"),
         (w.op_b, "prefix:3791"),
+        (w.op_b, "spc:V0001"),
     ] {
         let created = w
             .root(

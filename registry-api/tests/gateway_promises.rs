@@ -56,20 +56,22 @@ async fn world(h: &Harness) -> (i64, i64, String) {
             "/v1/operators",
             Some(admin),
             Some(json!({
-            "authority_id": national_id, "name": "Orange", "spc": "F0042", "country": "FR"})),
+            "authority_id": national_id, "name": "Orange", "country": "FR"})),
         )
         .await;
     let operator_id = operator["operator"]["id"].as_i64().unwrap();
     let token = operator["token"]["token"].as_str().unwrap().to_owned();
-    let (status, _) = h
-        .call(
-            "POST",
-            "/v1/assignments",
-            Some(admin),
-            Some(json!({"operator_id": operator_id, "resource": "prefix:3361"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    for resource in ["prefix:3361", "spc:F0042"] {
+        let (status, _) = h
+            .call(
+                "POST",
+                "/v1/assignments",
+                Some(admin),
+                Some(json!({"operator_id": operator_id, "resource": resource})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
     (national_id, operator_id, token)
 }
 
@@ -243,18 +245,20 @@ async fn refusals_name_their_cause_and_leave_nothing() {
                 "/v1/operators",
                 Some(&admin),
                 Some(json!({
-                "authority_id": national_id, "name": "SFR", "spc": "F0043", "country": "FR"})),
+                "authority_id": national_id, "name": "SFR", "country": "FR"})),
             )
             .await;
         let other_id = other["operator"]["id"].as_i64().unwrap();
         let other_token = other["token"]["token"].as_str().unwrap();
-        h.call(
-            "POST",
-            "/v1/assignments",
-            Some(&admin),
-            Some(json!({"operator_id": other_id, "resource": "prefix:3363"})),
-        )
-        .await;
+        for resource in ["prefix:3363", "spc:F0043"] {
+            h.call(
+                "POST",
+                "/v1/assignments",
+                Some(&admin),
+                Some(json!({"operator_id": other_id, "resource": resource})),
+            )
+            .await;
+        }
         let (status, refused) = h
             .call(
                 "POST",

@@ -164,20 +164,22 @@ fn story(h: &Harness, user: &User) {
         "POST",
         "/v1/operators",
         Some(admin),
-        &json!({"authority_id": national_id, "name": "Orange", "spc": "F0042", "country": "FR"}),
+        &json!({"authority_id": national_id, "name": "Orange", "country": "FR"}),
     );
     assert_eq!(status, 201, "{label}: {operator}");
     let operator_id = operator["operator"]["id"].as_i64().unwrap();
     let operator_token = operator["token"]["token"].as_str().unwrap().to_owned();
     assert!(!operator_token.is_empty(), "{label}: {operator}");
 
-    let (status, assignment) = user.json(
-        "POST",
-        "/v1/assignments",
-        Some(admin),
-        &json!({"operator_id": operator_id, "resource": "prefix:3361"}),
-    );
-    assert_eq!(status, 201, "{label}: {assignment}");
+    for resource in ["prefix:3361", "spc:F0042"] {
+        let (status, assignment) = user.json(
+            "POST",
+            "/v1/assignments",
+            Some(admin),
+            &json!({"operator_id": operator_id, "resource": resource}),
+        );
+        assert_eq!(status, 201, "{label}: {assignment}");
+    }
 
     // The operator's key and CSR, made with openssl as an operator would.
     let key = user.path("operator-key.pem");

@@ -77,7 +77,8 @@ pub enum AdminCommand {
         /// The CRL (DER or PEM): root.crl from `tsca ceremony revoke` or `sign-crl`.
         file: PathBuf,
     },
-    /// Register an operator (prints its first token once).
+    /// Register an operator (prints its first token once); give it its SPC with
+    /// `assign --resource spc:CODE` before it enrols.
     CreateOperator {
         /// Authority id.
         #[arg(long)]
@@ -85,9 +86,6 @@ pub enum AdminCommand {
         /// Name.
         #[arg(long)]
         name: String,
-        /// Service provider code.
-        #[arg(long)]
-        spc: Option<String>,
         /// Country (ISO 3166 alpha-2).
         #[arg(long)]
         country: String,
@@ -196,12 +194,11 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> CliResult<()
         AdminCommand::CreateOperator {
             authority,
             name,
-            spc,
             country,
         } => (
             "POST",
             "/v1/operators".into(),
-            Some(json!({"authority_id": authority, "name": name, "spc": spc, "country": country})),
+            Some(json!({"authority_id": authority, "name": name, "country": country})),
         ),
         AdminCommand::Assign {
             operator,

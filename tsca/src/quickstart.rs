@@ -352,7 +352,6 @@ async fn build(paths: &Paths, engine: &Engine, publication: SocketAddr) -> CliRe
             OperatorRequest {
                 authority_id: national.id,
                 name: "Example Telecom".into(),
-                spc: Some("F0042".into()),
                 country: "FR".into(),
             },
             None,

@@ -221,7 +221,6 @@ async fn hierarchy(url: &str, base_url: &str) -> (String, String) {
             OperatorRequest {
                 authority_id: national.id,
                 name: "Crash Telecom".into(),
-                spc: Some("F0666".into()),
                 country: "FR".into(),
             },
             None,
@@ -229,20 +228,22 @@ async fn hierarchy(url: &str, base_url: &str) -> (String, String) {
         .await
         .unwrap()
         .value;
-    engine
-        .assign(
-            &LOCAL,
-            AssignRequest {
-                operator_id: operator.operator.id,
-                resource: "range:33612340000+10000".into(),
-                valid_from: None,
-                valid_to: None,
-                ported_from: None,
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    for resource in ["range:33612340000+10000", "spc:F0666"] {
+        engine
+            .assign(
+                &LOCAL,
+                AssignRequest {
+                    operator_id: operator.operator.id,
+                    resource: resource.into(),
+                    valid_from: None,
+                    valid_to: None,
+                    ported_from: None,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+    }
     engine.close().await;
     (
         operator.token.secret.unwrap().expose().to_owned(),

@@ -171,7 +171,8 @@ impl World {
         }
     }
 
-    /// A new operator under the national CA, and the principal of its first token.
+    /// A new operator under the national CA holding the SPC `spc`, and the principal of its
+    /// first token.
     pub async fn operator(&self, name: &str, spc: &str) -> (OperatorId, Principal) {
         let created = self
             .engine
@@ -180,7 +181,6 @@ impl World {
                 OperatorRequest {
                     authority_id: self.national,
                     name: name.into(),
-                    spc: Some(spc.into()),
                     country: "FR".into(),
                 },
                 None,
@@ -195,6 +195,9 @@ impl World {
             .await
             .unwrap()
             .expect("the new token authenticates");
+        // Its SPC, as every operator needs before it enrols.
+        self.assign(created.operator.id, &format!("spc:{spc}"))
+            .await;
         (created.operator.id, principal)
     }
 

@@ -234,7 +234,6 @@ impl Pki {
                 OperatorRequest {
                     authority_id: national.id,
                     name: "Test Telecom".into(),
-                    spc: Some("F0042".into()),
                     country: "FR".into(),
                 },
                 None,

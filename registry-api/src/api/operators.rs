@@ -13,7 +13,7 @@ use super::authorities::TokenIn;
 use super::{render, respond, Body};
 use crate::auth::{Caller, Idempotency};
 use crate::extract::{OptionalBody, Path, Query};
-use crate::problem::ApiResult;
+use crate::problem::{ApiResult, Problem};
 use crate::AppState;
 
 #[derive(Deserialize)]
@@ -21,7 +21,8 @@ use crate::AppState;
 pub(crate) struct OperatorIn {
     authority_id: AuthorityId,
     name: String,
-    spc: Option<String>,
+    /// No longer taken: refused with a message saying where SPCs go now.
+    spc: Option<serde_json::Value>,
     country: String,
 }
 
@@ -31,6 +32,13 @@ pub(crate) async fn create(
     idempotency: Idempotency,
     Body(body): Body<OperatorIn>,
 ) -> ApiResult<Response> {
+    if body.spc.is_some() {
+        return Err(Problem::bad_request(
+            "spc",
+            "an operator's service provider codes are its spc: assignments: register the \
+             operator without spc, then POST /v1/assignments {\"operator_id\": ID, \"resource\": \"spc:CODE\"}",
+        ));
+    }
     let answer = state
         .engine
         .create_operator(
@@ -38,7 +46,6 @@ pub(crate) async fn create(
             OperatorRequest {
                 authority_id: body.authority_id,
                 name: body.name,
-                spc: body.spc,
                 country: body.country,
             },
             idempotency.key(),

@@ -71,7 +71,7 @@ pub(crate) fn enrolment(e: &Enrolment) -> Value {
 pub(crate) fn operator(o: &Operator) -> Value {
     json!({
         "id": o.id, "authority_id": o.authority_id, "name": o.name,
-        "spc": o.spc.as_ref().map(|s| s.as_str()), "country": o.country.as_str(),
+        "country": o.country.as_str(),
         "status": o.status, "created_at": o.created_at.as_second(),
     })
 }
