@@ -14,8 +14,7 @@ use der::{Choice, Decode, Encode, Sequence};
 
 use crate::error::{Error, Result};
 use crate::numbering::{
-    E164Number, E164Prefix, E164Range, Mcc, NumberingResource, NumberingScope, PlmnId,
-    ServiceProviderCode,
+    E164Prefix, Mcc, NumberingResource, NumberingScope, PlmnId, ServiceProviderCode,
 };
 use crate::x509::Oid;
 
@@ -148,6 +147,13 @@ impl TnAuthList {
                     }))
                 }
                 NumberingResource::E164Number(n) => entries.push(TnEntry::One(ia5(n.as_str())?)),
+                NumberingResource::DialString(d) => entries.push(TnEntry::One(ia5(d.as_str())?)),
+                NumberingResource::DialStringRange { start, count } => {
+                    entries.push(TnEntry::Range(TelephoneNumberRange {
+                        start: ia5(start.as_str())?,
+                        count: *count,
+                    }))
+                }
                 _ => {}
             }
         }
@@ -155,16 +161,17 @@ impl TnAuthList {
     }
 
     /// The entries as numbering resources. Numbers with `#` or `*` (allowed by RFC 8226 for
-    /// service codes) are not E.164 numbers and are refused here with a clear error.
+    /// service codes) are not E.164 numbers: they become dial strings, which match only
+    /// themselves (numbering/dial_string.rs).
     pub fn to_scope(&self) -> Result<NumberingScope> {
         let mut out = Vec::with_capacity(self.0.len());
         for entry in &self.0 {
             out.push(match entry {
                 TnEntry::Spc(s) => NumberingResource::Spc(ServiceProviderCode::parse(s.as_str())?),
                 TnEntry::Range(r) => {
-                    NumberingResource::E164Range(E164Range::new(r.start.as_str(), r.count)?)
+                    NumberingResource::telephone_number_range(r.start.as_str(), r.count)?
                 }
-                TnEntry::One(n) => NumberingResource::E164Number(E164Number::parse(n.as_str())?),
+                TnEntry::One(n) => NumberingResource::telephone_number(n.as_str())?,
             });
         }
         Ok(NumberingScope::new(out))
@@ -245,7 +252,13 @@ pub fn encode_numbering_resources(scope: &NumberingScope) -> Result<Vec<u8>> {
                 mnc: ia5(p.mnc())?,
             }),
             NumberingResource::Mcc(m) => NumberingResourceAsn1::Mcc(ia5(m.as_str())?),
-            // NumberingResource is non_exhaustive for other crates only; every variant is here.
+            NumberingResource::DialString(d) => NumberingResourceAsn1::E164Number(ia5(d.as_str())?),
+            NumberingResource::DialStringRange { start, count } => {
+                NumberingResourceAsn1::E164Range(TelephoneNumberRange {
+                    start: ia5(start.as_str())?,
+                    count: *count,
+                })
+            } // NumberingResource is non_exhaustive for other crates only; every variant is here.
         });
     }
     out.to_der()
@@ -268,10 +281,10 @@ pub fn decode_numbering_resources(der: &[u8]) -> Result<NumberingScope> {
                 NumberingResource::E164Prefix(E164Prefix::parse(p.as_str())?)
             }
             NumberingResourceAsn1::E164Range(r) => {
-                NumberingResource::E164Range(E164Range::new(r.start.as_str(), r.count)?)
+                NumberingResource::telephone_number_range(r.start.as_str(), r.count)?
             }
             NumberingResourceAsn1::E164Number(n) => {
-                NumberingResource::E164Number(E164Number::parse(n.as_str())?)
+                NumberingResource::telephone_number(n.as_str())?
             }
             NumberingResourceAsn1::Spc(s) => {
                 NumberingResource::Spc(ServiceProviderCode::parse(s.as_str())?)
@@ -369,9 +382,32 @@ mod tests {
     }
 
     #[test]
-    fn tnauthlist_service_codes_are_not_e164() {
-        let list = TnAuthList(vec![TnEntry::One(Ia5String::new("*67").unwrap())]);
-        assert!(list.to_scope().is_err());
+    fn tnauthlist_service_codes_are_dial_strings_not_e164() {
+        let list = TnAuthList(vec![
+            TnEntry::One(Ia5String::new("*67").unwrap()),
+            TnEntry::Range(TelephoneNumberRange {
+                start: Ia5String::new("#30").unwrap(),
+                count: 5,
+            }),
+        ]);
+        let scope = list.to_scope().unwrap();
+        assert_eq!(scope.to_string(), "number:*67, range:#30+5");
+        assert!(matches!(
+            scope.entries().next(),
+            Some(NumberingResource::DialString(_))
+        ));
+        let der = TnAuthList::from_scope(&scope)
+            .unwrap()
+            .unwrap()
+            .to_der()
+            .unwrap();
+        assert_eq!(
+            TnAuthList::from_der(&der).unwrap().to_scope().unwrap(),
+            scope
+        );
+        // Outside RFC 8226's alphabet: refused, naming the character.
+        let plus = TnAuthList(vec![TnEntry::One(Ia5String::new("+33").unwrap())]);
+        assert!(plus.to_scope().unwrap_err().to_string().contains("'+'"));
         assert!(TnAuthList::from_der(&[0x30, 0x00]).is_err());
     }
 

@@ -647,6 +647,63 @@ mod tests {
     }
 
     #[test]
+    fn rfc8226_numbers_with_hash_and_star_validate_and_match_only_themselves() {
+        let root_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
+        let root_cert = issue(
+            &request(Profile::Root, &root_key, None),
+            Issuer::SelfSigned,
+            &root_key,
+            &mut OsRng,
+        )
+        .unwrap();
+        let root =
+            IssuingAuthority::new(root_cert.certificate().clone(), Publication::default()).unwrap();
+        let ca_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
+        let ca_scope = ["prefix:33", "number:*67", "range:#30+5", "spc:*"];
+        let ca_cert = issue(
+            &request(Profile::RegionalCa, &ca_key, Some(&ca_scope)),
+            Issuer::Authority(&root),
+            &root_key,
+            &mut OsRng,
+        )
+        .unwrap();
+        let ca =
+            IssuingAuthority::new(ca_cert.certificate().clone(), Publication::default()).unwrap();
+        let op_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let leaf_scope = ["number:*67", "range:#30+5", "spc:F0042"];
+        let op = issue(
+            &request(Profile::Operator, &op_key, Some(&leaf_scope)),
+            Issuer::Authority(&ca),
+            &ca_key,
+            &mut OsRng,
+        )
+        .unwrap();
+        let path = verify_path(
+            &[op.certificate().clone(), ca_cert.certificate().clone()],
+            &[root_cert.certificate().clone()],
+            t0() + days(1),
+        )
+        .unwrap();
+        assert_eq!(
+            path.leaf_scope(),
+            &NumberingScope::parse(leaf_scope).unwrap(),
+            "read back from TNAuthList and tscaNumberingResources"
+        );
+        // `*33…` is not an E.164 number under +33: the CA cannot certify it.
+        let outside = issue(
+            &request(
+                Profile::Operator,
+                &op_key,
+                Some(&["number:*33", "spc:F0042"]),
+            ),
+            Issuer::Authority(&ca),
+            &ca_key,
+            &mut OsRng,
+        );
+        assert!(outside.is_err(), "{outside:?}");
+    }
+
+    #[test]
     fn the_field_shaken_leaf_without_its_chain_names_the_missing_issuer() {
         let pem = include_bytes!("../tests/vectors/shaken-2720-leaf.pem");
         let cert = Certificate::from_pem(pem).unwrap();

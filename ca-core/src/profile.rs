@@ -494,6 +494,8 @@ pub(crate) fn lint(
                             NumberingResource::Spc(_)
                                 | NumberingResource::E164Range(_)
                                 | NumberingResource::E164Number(_)
+                                | NumberingResource::DialString(_)
+                                | NumberingResource::DialStringRange { .. }
                         )
                     })
                 {

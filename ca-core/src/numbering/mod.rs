@@ -22,6 +22,10 @@
 //! PLMN IDs are plain sets; an MCC entry covers every PLMN ID of that country code, and the
 //! `spc:*` entry covers every service provider code (an authority that assigns SPCs).
 
+mod dial_string;
+
+pub use dial_string::DialString;
+
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -105,6 +109,15 @@ pub enum NumberingError {
     UnknownKind {
         /// The text given.
         input: String,
+    },
+    /// An RFC 8226 telephone number holds a character other than 0–9, `#` and `*` (or, for a
+    /// dial string, no `#` or `*` at all).
+    #[error("telephone number {input:?} contains {bad:?}: RFC 8226 allows 0-9, # and *")]
+    NotTelephoneNumber {
+        /// The text given.
+        input: String,
+        /// The first character not allowed.
+        bad: char,
     },
     /// A range count that is not a number.
     #[error("range count {input:?} is not a whole number")]
@@ -378,6 +391,16 @@ pub enum NumberingResource {
     Plmn(PlmnId),
     /// Every PLMN of one mobile country code.
     Mcc(Mcc),
+    /// An RFC 8226 telephone number with `#` or `*`, matching only itself ([`DialString`]).
+    DialString(DialString),
+    /// An RFC 8226 telephone number range whose start holds `#` or `*`, kept as written and
+    /// matching only itself ([`DialString`]).
+    DialStringRange {
+        /// The first dial string.
+        start: DialString,
+        /// How many (at least 2).
+        count: u64,
+    },
 }
 
 impl fmt::Display for NumberingResource {
@@ -390,6 +413,8 @@ impl fmt::Display for NumberingResource {
             Self::AnySpc => f.write_str("spc:*"),
             Self::Plmn(p) => write!(f, "plmn:{p}"),
             Self::Mcc(m) => write!(f, "mcc:{}", m.as_str()),
+            Self::DialString(d) => write!(f, "number:{d}"),
+            Self::DialStringRange { start, count } => write!(f, "range:{start}+{count}"),
         }
     }
 }
@@ -404,7 +429,7 @@ impl FromStr for NumberingResource {
         let (kind, value) = text.split_once(':').ok_or_else(unknown)?;
         match kind {
             "prefix" => Ok(Self::E164Prefix(E164Prefix::parse(value)?)),
-            "number" => Ok(Self::E164Number(E164Number::parse(value)?)),
+            "number" => Self::telephone_number(value),
             "range" => {
                 let (start, count) =
                     value
@@ -415,7 +440,7 @@ impl FromStr for NumberingResource {
                 let count = count.parse().map_err(|_| NumberingError::BadCount {
                     input: count.to_owned(),
                 })?;
-                Ok(Self::E164Range(E164Range::new(start, count)?))
+                Self::telephone_number_range(start, count)
             }
             "spc" if value == "*" => Ok(Self::AnySpc),
             "spc" => Ok(Self::Spc(ServiceProviderCode::parse(value)?)),
@@ -497,6 +522,31 @@ fn entry_intervals(entry: &NumberingResource) -> Vec<LengthInterval> {
 }
 
 impl NumberingResource {
+    /// An RFC 8226 `TelephoneNumber`: an E.164 number when it is all digits, else a
+    /// [`DialString`].
+    pub fn telephone_number(text: &str) -> Result<Self, NumberingError> {
+        if text.contains(['#', '*']) {
+            Ok(Self::DialString(DialString::parse(text)?))
+        } else {
+            Ok(Self::E164Number(E164Number::parse(text)?))
+        }
+    }
+
+    /// An RFC 8226 `TelephoneNumberRange`: an E.164 range when `start` is all digits, else a
+    /// dial-string range kept as written.
+    pub fn telephone_number_range(start: &str, count: u64) -> Result<Self, NumberingError> {
+        if !start.contains(['#', '*']) {
+            return Ok(Self::E164Range(E164Range::new(start, count)?));
+        }
+        if count < 2 {
+            return Err(NumberingError::CountTooSmall { count });
+        }
+        Ok(Self::DialStringRange {
+            start: DialString::parse(start)?,
+            count,
+        })
+    }
+
     /// True when the two resources share at least one number, SPC or PLMN: what makes two
     /// operators' assignments conflict.
     pub fn overlaps(&self, other: &NumberingResource) -> bool {
@@ -515,6 +565,7 @@ impl NumberingResource {
             (R::Plmn(a), R::Plmn(b)) => a == b,
             (R::Plmn(p), R::Mcc(m)) | (R::Mcc(m), R::Plmn(p)) => p.mcc == *m,
             (R::Mcc(a), R::Mcc(b)) => a == b,
+            (R::DialString(_) | R::DialStringRange { .. }, _) => self == other,
             _ => false,
         }
     }
@@ -597,6 +648,9 @@ impl NumberingScope {
                     || self.entries.contains(&NumberingResource::Mcc(p.mcc))
             }
             NumberingResource::Mcc(_) => self.entries.contains(entry),
+            NumberingResource::DialString(_) | NumberingResource::DialStringRange { .. } => {
+                self.entries.contains(entry)
+            }
         }
     }
 
