@@ -15,9 +15,14 @@
 #    - national: the same for france's certificate, with the root admin's token;
 #    - regional: `tsca ceremony revoke` of europe's certificate on the offline root's folder,
 #      then `tsca admin install-crl`; the registry then reports europe and germany retired.
-# 4. pkilint on every certificate and CRL fetched; Python cryptography loads them all.
+#    secsipidx (the STIR library behind Kamailio) verifies a PASSporT signed with the example
+#    operator's key against the root, fetching the chain from the x5u URL over HTTPS, and
+#    with its CRL check (-cert-verify 16, -crl-file) refuses it once the certificate is revoked.
+# 4. pkilint on every certificate, CRL and OCSP response fetched; Python cryptography loads
+#    every certificate and CRL.
 #
-# Needs: openssl, curl, python3 with pkilint and cryptography (.ci/run installs them).
+# Needs: openssl, curl, secsipidx, python3 with pkilint and cryptography (.ci/run installs
+# them).
 set -euo pipefail
 [ -n "${INTEROP_TRACE:-}" ] && set -x
 cd "$(dirname "$0")/.."
@@ -102,6 +107,37 @@ expect() {
   fi
 }
 
+# passport PORT ARGS...: secsipidx's HTTP checker started with ARGS judges identity.txt (OK or
+# FAILED); its TLS trust for the x5u URL is the quickstart's certificate (SSL_CERT_FILE).
+passport() {
+  local port=$1 pid answer
+  shift
+  SSL_CERT_FILE="$data/tls/registry.pem" secsipidx -http-srv "127.0.0.1:$port" -expire 3600 \
+    -timeout 5 "$@" >"secsipidx-$port.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 50); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+    sleep 0.1
+  done
+  answer=$(curl -s --data @identity.txt "http://127.0.0.1:$port/v1/check")
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  echo "$answer"
+}
+
+echo "== secsipidx: a PASSporT signed with the operator's key, chain from x5u"
+x5u=$(api "$operator" GET "/v1/certificates/$(openssl x509 -in a.pem -outform DER | sha256sum | cut -d' ' -f1)" | json "d['chain_url']")
+secsipidx -sign-full -orig-tn 33612340001 -dest-tn 33612340002 -attest A -x5u "$x5u" \
+  -k "$data/example-operator/key.pem" | tr -d '\n' | sed 's/^Result: //' >identity.txt
+crl_pem() { curl -sf "$publication/crl/$1.crl" | openssl crl -inform DER; }
+crl_pem france >france-before.pem
+answer=$(passport 38090 -cert-verify 5 -ca-file root.pem)
+[ "$answer" = OK ] && pass "secsipidx verifies against the root (x5u $x5u)" || fail "secsipidx against the root: $answer $(cat secsipidx-38090.log)"
+answer=$(passport 38091 -cert-verify 5 -ca-file "$data/tls/registry.pem")
+[ "$answer" = FAILED ] && pass "secsipidx refuses it under another root" || fail "secsipidx under another root: $answer"
+answer=$(passport 38092 -cert-verify 21 -ca-file root.pem -crl-file france-before.pem)
+[ "$answer" = OK ] && pass "secsipidx with its CRL check, before revocation" || fail "secsipidx CRL check before revocation: $answer $(cat secsipidx-38092.log)"
+
 echo "== every chain through every tier's CRL"
 fetch_crls
 expect good a.pem untrusted-fr.pem
@@ -115,7 +151,21 @@ fp_a=$(openssl x509 -in a.pem -outform DER | sha256sum | cut -d' ' -f1)
 api "$operator" POST "/v1/certificates/$fp_a/revoke" '{"reason": "keyCompromise"}' >/dev/null
 fetch_crls
 expect revoked a.pem untrusted-fr.pem 0 "operator tier"
+crl_pem france >france-after.pem
+answer=$(passport 38093 -cert-verify 21 -ca-file root.pem -crl-file france-after.pem)
+if [ "$answer" = FAILED ] && grep -q "revoked" secsipidx-38093.log; then
+  pass "secsipidx refuses the PASSporT after the revocation (CRL)"
+else
+  fail "secsipidx after revocation: $answer $(cat secsipidx-38093.log)"
+fi
 expect good b.pem untrusted-fr.pem
+# The responder's answers, kept for pkilint below.
+for leaf in a b; do
+  openssl ocsp -issuer france.pem -cert "$leaf.pem" -url "$publication/ocsp" -no_nonce \
+    -CAfile root.pem -verify_other untrusted-fr.pem -respout "ocsp-$leaf.der" >"ocsp-$leaf.txt" 2>&1 || true
+done
+grep -q "a.pem: revoked" ocsp-a.txt && pass "openssl ocsp: a.pem revoked" || fail "openssl ocsp a.pem: $(cat ocsp-a.txt)"
+grep -q "b.pem: good" ocsp-b.txt && pass "openssl ocsp: b.pem good" || fail "openssl ocsp b.pem: $(cat ocsp-b.txt)"
 
 echo "== revocation of a national CA (by its regional parent, online)"
 fp_fr=$(openssl x509 -in france.pem -outform DER | sha256sum | cut -d' ' -f1)
@@ -155,6 +205,9 @@ for cert in root.pem europe.pem france.pem germany.pem a.pem b.pem c.pem; do
 done
 for crl in root.crl europe.crl france.crl germany.crl; do
   lint lint_crl lint -t CRL -p PKIX -s NOTICE "$crl"
+done
+for response in ocsp-a.der ocsp-b.der; do
+  lint lint_ocsp_response lint -s NOTICE "$response"
 done
 
 echo "== Python cryptography"
