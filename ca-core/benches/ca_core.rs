@@ -29,6 +29,7 @@ fn national(alg: KeyAlgorithm) -> (SoftwareKey, IssuingAuthority) {
     let root_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP384).expect("key");
     let root_req = CertificateRequest {
         profile: Profile::Root,
+        family: ca_core::profile::ProfileFamily::Tsca,
         subject: subject("Bench Root"),
         public_key: root_key.public_key().clone(),
         scope: None,
@@ -41,6 +42,7 @@ fn national(alg: KeyAlgorithm) -> (SoftwareKey, IssuingAuthority) {
     let key = SoftwareKey::generate(alg).expect("key");
     let req = CertificateRequest {
         profile: Profile::NationalCa,
+        family: ca_core::profile::ProfileFamily::Tsca,
         subject: subject("Bench National"),
         public_key: key.public_key().clone(),
         scope: Some(NumberingScope::parse(["prefix:33", "spc:*", "mcc:208"]).expect("scope")),
@@ -66,6 +68,7 @@ fn certificate_signing(c: &mut Criterion) {
         let op_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).expect("key");
         let req = CertificateRequest {
             profile: Profile::Operator,
+            family: ca_core::profile::ProfileFamily::Tsca,
             subject: subject("Bench Operator F0042"),
             public_key: op_key.public_key().clone(),
             scope: Some(
@@ -111,6 +114,7 @@ fn ocsp_signing(c: &mut Criterion) {
         };
         let req = CertificateRequest {
             profile,
+            family: ca_core::profile::ProfileFamily::Tsca,
             subject: subject("Bench OCSP"),
             public_key: responder_key.public_key().clone(),
             scope,

@@ -79,6 +79,7 @@ fn ca(
     let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP384)?;
     let request = CertificateRequest {
         profile,
+        family: ca_core::profile::ProfileFamily::Tsca,
         subject: name,
         public_key: key.public_key().clone(),
         scope,
@@ -139,6 +140,7 @@ fn run(out: &Path) -> Result<()> {
         let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256)?;
         let request = CertificateRequest {
             profile: Profile::Operator,
+            family: ca_core::profile::ProfileFamily::Tsca,
             subject: subject(cn, "Sample Telecom SA", "FR")?,
             public_key: key.public_key().clone(),
             scope: Some(scope(&[
@@ -164,6 +166,7 @@ fn run(out: &Path) -> Result<()> {
     let responder_cert = issue(
         &CertificateRequest {
             profile: Profile::OcspResponder,
+            family: ca_core::profile::ProfileFamily::Tsca,
             subject: SubjectName::new("tsca Sample National CA France OCSP Responder", None, None)?,
             public_key: responder_key.public_key().clone(),
             scope: None,

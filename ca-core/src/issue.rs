@@ -34,7 +34,9 @@ use crate::error::{Error, Result};
 use crate::ext::{self, TnAuthList};
 use crate::keys::{KeyAlgorithm, Signer, ECDSA_WITH_SHA256, ECDSA_WITH_SHA384};
 use crate::numbering::{NumberingScope, ScopeConstraint};
-use crate::profile::{self, IssuerFacts, PolicyInformation, Profile, Publication, SubjectName};
+use crate::profile::{
+    self, IssuerFacts, PolicyInformation, Profile, ProfileFamily, Publication, SubjectName,
+};
 use crate::time::x509_time;
 use crate::verify::{classify_public_key, PublicKeyKind};
 use crate::x509::{Certificate, Extension, Oid, TbsCertificate};
@@ -48,6 +50,7 @@ pub struct IssuingAuthority {
     algorithm: KeyAlgorithm,
     path_len: Option<u8>,
     publication: Publication,
+    family: ProfileFamily,
 }
 
 impl IssuingAuthority {
@@ -102,7 +105,75 @@ impl IssuingAuthority {
             algorithm,
             path_len,
             publication,
+            family: ProfileFamily::Tsca,
         })
+    }
+
+    /// A CA of a SHAKEN trust domain. Its certificate carries no numbering extension, so its
+    /// scope comes from the registry; it publishes through the domain (one indirect CRL), not
+    /// through a [`Publication`] of its own.
+    pub fn in_domain(
+        certificate: Certificate,
+        domain: crate::shaken::ShakenDomain,
+        scope: ScopeConstraint,
+    ) -> Result<Self> {
+        let tbs = &certificate.tbs_certificate;
+        if classify_public_key(&tbs.subject_public_key_info)? != PublicKeyKind::EcP256 {
+            return Err(Error::UnsupportedKey(format!(
+                "{} is not a P-256 CA: SHAKEN CAs sign with P-256",
+                certificate.subject_text()
+            )));
+        }
+        let scope = match (scope, tbs.issuer == tbs.subject) {
+            (ScopeConstraint::Unconstrained, false) => {
+                return Err(Error::InvalidRequest(format!(
+                    "{} is not a root: give the scope the registry holds for it",
+                    certificate.subject_text()
+                )))
+            }
+            (scope, _) => scope,
+        };
+        let mut ca = Self::new_unscoped(certificate)?;
+        ca.scope = scope;
+        ca.family = ProfileFamily::Shaken(domain);
+        Ok(ca)
+    }
+
+    /// The parts of [`IssuingAuthority::new`] every family shares.
+    fn new_unscoped(certificate: Certificate) -> Result<Self> {
+        let tbs = &certificate.tbs_certificate;
+        let bc = tbs
+            .decode_extension::<BasicConstraints>(
+                &Oid::from(const_oid::db::rfc5280::ID_CE_BASIC_CONSTRAINTS),
+                "basicConstraints",
+            )?
+            .map(|(_, bc)| bc);
+        if !bc.as_ref().is_some_and(|bc| bc.ca) {
+            return Err(Error::InvalidRequest(format!(
+                "{} is not a CA certificate",
+                certificate.subject_text()
+            )));
+        }
+        let ski = subject_key_identifier(&certificate)?.ok_or_else(|| {
+            Error::InvalidRequest(format!(
+                "CA certificate {} has no subjectKeyIdentifier",
+                certificate.subject_text()
+            ))
+        })?;
+        Ok(Self {
+            path_len: bc.and_then(|bc| bc.path_len_constraint),
+            ski,
+            scope: ScopeConstraint::Unconstrained,
+            algorithm: KeyAlgorithm::EcdsaP256,
+            publication: Publication::default(),
+            family: ProfileFamily::Tsca,
+            certificate,
+        })
+    }
+
+    /// The family of profiles it issues in.
+    pub fn family(&self) -> &ProfileFamily {
+        &self.family
     }
 
     /// The CA certificate.
@@ -140,6 +211,8 @@ pub enum Issuer<'a> {
 pub struct CertificateRequest {
     /// Which profile.
     pub profile: Profile,
+    /// Which family of profiles: the issuer's (a root chooses it).
+    pub family: ProfileFamily,
     /// The subject.
     pub subject: SubjectName,
     /// The subject's public key.
@@ -302,6 +375,14 @@ pub fn prepare(
         _ => {}
     }
     if let Issuer::Authority(ca) = issuer {
+        if ca.family != request.family {
+            return Err(Error::InvalidRequest(format!(
+                "{} issues {}-family certificates, not {}",
+                ca.certificate.subject_text(),
+                ca.family.name(),
+                request.family.name()
+            )));
+        }
         if profile.is_ca() && ca.path_len == Some(0) {
             return Err(Error::InvalidRequest(format!(
                 "{} has pathLenConstraint 0: it may issue operator and responder certificates, not CAs",
@@ -311,6 +392,16 @@ pub fn prepare(
     }
     profile::check_key(profile, &request.public_key)?;
     profile::check_scope_shape(profile, request.scope.as_ref())?;
+    match &request.family {
+        ProfileFamily::Tsca if profile == Profile::CrlSigner => {
+            return Err(Error::InvalidRequest(
+                "a domain CRL signer belongs to the SHAKEN family: tsca CAs sign their own CRLs"
+                    .into(),
+            ))
+        }
+        ProfileFamily::Tsca => {}
+        ProfileFamily::Shaken(_) => crate::shaken::check_request(profile, request.scope.as_ref())?,
+    }
 
     // 2. Encompassing: refuse before building anything.
     let unconstrained = ScopeConstraint::Unconstrained;
@@ -369,13 +460,22 @@ pub fn prepare(
         Issuer::Authority(ca) if profile.is_revocable() => ca.publication.clone(),
         _ => Publication::default(),
     };
-    let extensions = build_extensions(
-        profile,
-        &request.public_key,
-        issuer_ski.as_deref(),
-        &publication,
-        request.scope.as_ref(),
-    )?;
+    let extensions = match &request.family {
+        ProfileFamily::Tsca => build_extensions(
+            profile,
+            &request.public_key,
+            issuer_ski.as_deref(),
+            &publication,
+            request.scope.as_ref(),
+        )?,
+        ProfileFamily::Shaken(domain) => crate::shaken::extensions(
+            profile,
+            domain,
+            &request.public_key,
+            issuer_ski.as_deref(),
+            request.scope.as_ref(),
+        )?,
+    };
     let tbs = TbsCertificate {
         version: Version::V3,
         serial_number,
@@ -391,7 +491,10 @@ pub fn prepare(
     debug_assert!(ecdsa_oid_ok(tbs.signature.oid));
 
     // 5. Lint.
-    let own_ski = key_identifier(&request.public_key);
+    let own_ski = match &request.family {
+        ProfileFamily::Tsca => key_identifier(&request.public_key),
+        ProfileFamily::Shaken(_) => crate::shaken::key_identifier(&request.public_key),
+    };
     let facts = IssuerFacts {
         name: &issuer_name,
         not_after: issuer_not_after.unwrap_or(not_after),
@@ -399,7 +502,7 @@ pub fn prepare(
         scope: issuer_scope,
         signature_algorithm: &tbs.signature,
     };
-    let problems = profile::lint(profile, &tbs, &facts);
+    let problems = profile::lint(profile, &request.family, &tbs, &facts);
     if !problems.is_empty() {
         return Err(Error::ProfileViolation {
             profile: profile.name(),
@@ -566,6 +669,7 @@ mod tests {
         let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
         let req = CertificateRequest {
             profile: Profile::Root,
+            family: crate::profile::ProfileFamily::Tsca,
             subject: subject("Test Root"),
             public_key: key.public_key().clone(),
             scope: None,
@@ -586,6 +690,7 @@ mod tests {
         let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
         let req = CertificateRequest {
             profile,
+            family: crate::profile::ProfileFamily::Tsca,
             subject: subject(profile.name()),
             public_key: key.public_key().clone(),
             scope: Some(NumberingScope::parse(scope.iter().copied()).unwrap()),
@@ -624,6 +729,7 @@ mod tests {
         let op_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
         let mut req = CertificateRequest {
             profile: Profile::Operator,
+            family: crate::profile::ProfileFamily::Tsca,
             subject: subject("Operator F0042"),
             public_key: op_key.public_key().clone(),
             scope: Some(
@@ -662,6 +768,7 @@ mod tests {
         let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
         let req = CertificateRequest {
             profile: Profile::OcspResponder,
+            family: crate::profile::ProfileFamily::Tsca,
             subject: SubjectName::new("OCSP", None, None).unwrap(),
             public_key: key.public_key().clone(),
             scope: None,
@@ -682,6 +789,7 @@ mod tests {
         let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
         let req = CertificateRequest {
             profile: Profile::OcspResponder,
+            family: crate::profile::ProfileFamily::Tsca,
             subject: SubjectName::new("OCSP", None, None).unwrap(),
             public_key: key.public_key().clone(),
             scope: None,
@@ -706,6 +814,7 @@ mod tests {
         let p384 = SoftwareKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
         let base = CertificateRequest {
             profile: Profile::OperatorShortLived,
+            family: crate::profile::ProfileFamily::Tsca,
             subject: subject("Operator F1"),
             public_key: p256.public_key().clone(),
             scope: Some(NumberingScope::parse(["spc:F1"]).unwrap()),
@@ -739,6 +848,7 @@ mod tests {
         // OCSP responder must be P-256.
         let resp = CertificateRequest {
             profile: Profile::OcspResponder,
+            family: crate::profile::ProfileFamily::Tsca,
             subject: SubjectName::new("OCSP", None, None).unwrap(),
             public_key: p384.public_key().clone(),
             scope: None,
@@ -754,6 +864,7 @@ mod tests {
             scope: Some(NumberingScope::parse(["spc:*"]).unwrap()),
             validity: None,
             profile: Profile::Operator,
+            family: crate::profile::ProfileFamily::Tsca,
             ..base.clone()
         };
         let err = prepare(&wild, Issuer::Authority(&national), &mut OsRng).unwrap_err();
@@ -762,6 +873,7 @@ mod tests {
         let none = CertificateRequest {
             scope: None,
             profile: Profile::Operator,
+            family: crate::profile::ProfileFamily::Tsca,
             validity: None,
             ..base.clone()
         };
@@ -773,6 +885,7 @@ mod tests {
         // is refused.
         let sub = CertificateRequest {
             profile: Profile::NationalCa,
+            family: crate::profile::ProfileFamily::Tsca,
             scope: Some(NumberingScope::parse(["prefix:336"]).unwrap()),
             validity: None,
             public_key: p384.public_key().clone(),
@@ -782,6 +895,7 @@ mod tests {
         assert!(err.to_string().contains("pathLenConstraint 0"), "{err}");
         let root_req = CertificateRequest {
             profile: Profile::Root,
+            family: crate::profile::ProfileFamily::Tsca,
             scope: None,
             validity: None,
             public_key: p384.public_key().clone(),
@@ -791,6 +905,7 @@ mod tests {
         // Explicit validity past the issuer's end is a lint failure; default is cut.
         let long = CertificateRequest {
             profile: Profile::NationalCa,
+            family: crate::profile::ProfileFamily::Tsca,
             validity: Some(crate::time::years(10) + days(1)),
             scope: Some(NumberingScope::parse(["prefix:33"]).unwrap()),
             public_key: p384.public_key().clone(),

@@ -338,6 +338,7 @@ mod tests {
     fn request(profile: Profile, key: &SoftwareKey, scope: Option<&[&str]>) -> CertificateRequest {
         CertificateRequest {
             profile,
+            family: crate::profile::ProfileFamily::Tsca,
             subject: SubjectName::new(profile.name(), Some("Org"), Some("FR")).unwrap(),
             public_key: key.public_key().clone(),
             scope: scope.map(|s| NumberingScope::parse(s.iter().copied()).unwrap()),

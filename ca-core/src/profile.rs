@@ -46,6 +46,9 @@ pub enum Profile {
     OperatorShortLived,
     /// A CA's delegated OCSP responder (RFC 6960 §4.2.2.2).
     OcspResponder,
+    /// The SHAKEN family's domain CRL signer: issued by the root, signs the one indirect CRL
+    /// of the trust domain (keyUsage cRLSign only), since SHAKEN CAs may not sign CRLs.
+    CrlSigner,
 }
 
 impl Profile {
@@ -58,6 +61,7 @@ impl Profile {
             Self::Operator => "operator",
             Self::OperatorShortLived => "operator-short-lived",
             Self::OcspResponder => "ocsp-responder",
+            Self::CrlSigner => "crl-signer",
         }
     }
 
@@ -65,7 +69,7 @@ impl Profile {
     pub fn max_validity(self) -> Duration {
         match self {
             Self::Root => years(20),
-            Self::RegionalCa | Self::NationalCa => years(10),
+            Self::RegionalCa | Self::NationalCa | Self::CrlSigner => years(10),
             Self::Operator => days(365),
             Self::OperatorShortLived | Self::OcspResponder => days(7),
         }
@@ -92,7 +96,7 @@ impl Profile {
                 matches!(kind, PublicKeyKind::EcP256 | PublicKeyKind::EcP384)
             }
             Self::Operator | Self::OperatorShortLived => true,
-            Self::OcspResponder => kind == PublicKeyKind::EcP256,
+            Self::OcspResponder | Self::CrlSigner => kind == PublicKeyKind::EcP256,
         }
     }
 
@@ -132,14 +136,36 @@ impl std::str::FromStr for Profile {
             Self::Operator,
             Self::OperatorShortLived,
             Self::OcspResponder,
+            Self::CrlSigner,
         ]
         .into_iter()
         .find(|p| p.name() == text)
         .ok_or_else(|| {
             Error::InvalidRequest(format!(
-                "unknown profile {text:?}: use root, regional-ca, national-ca, operator, operator-short-lived or ocsp-responder"
+                "unknown profile {text:?}: use root, regional-ca, national-ca, operator, operator-short-lived, ocsp-responder or crl-signer"
             ))
         })
+    }
+}
+
+/// The profile family of a hierarchy, chosen at its root ceremony: every certificate below
+/// a root follows the same family (docs/profiles.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProfileFamily {
+    /// tsca's own profiles: P-384 CAs, tscaNumberingResources, AIA, a CRL per CA.
+    Tsca,
+    /// The SHAKEN profiles (ATIS-1000080 v005 §6.4.1 and the US SHAKEN CP), so that STIR/SHAKEN
+    /// verifiers accept the certificates unchanged ([`crate::shaken`]).
+    Shaken(crate::shaken::ShakenDomain),
+}
+
+impl ProfileFamily {
+    /// The family's name in configuration and messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Tsca => "tsca",
+            Self::Shaken(_) => "shaken",
+        }
     }
 }
 
@@ -149,6 +175,7 @@ pub struct SubjectName {
     common_name: String,
     organization: Option<String>,
     country: Option<String>,
+    serial_number: Option<String>,
 }
 
 impl SubjectName {
@@ -179,7 +206,21 @@ impl SubjectName {
             common_name: text("common name", common_name)?,
             organization: organization.map(|o| text("organization", o)).transpose()?,
             country: country.map(str::to_owned),
+            serial_number: None,
         })
+    }
+
+    /// Adds a `serialNumber` attribute (X.520; a PrintableString of 1–64 characters) naming
+    /// the subject in the registry, as the SHAKEN CP asks.
+    pub fn with_serial_number(mut self, value: &str) -> Result<Self> {
+        if value.is_empty() || value.len() > 64 || PrintableString::new(value).is_err() {
+            return Err(Error::InvalidRequest(format!(
+                "serialNumber {value:?} must be 1 to 64 PrintableString characters (letters, \
+                 digits, space and '()+,-./:=?)"
+            )));
+        }
+        self.serial_number = Some(value.to_owned());
+        Ok(self)
     }
 
     /// The common name.
@@ -216,6 +257,13 @@ impl SubjectName {
             const_oid::db::rfc4519::CN,
             Any::encode_from(&v).map_err(Error::encode("common name"))?,
         )?;
+        if let Some(serial) = &self.serial_number {
+            let v = PrintableString::new(serial).map_err(Error::encode("serialNumber"))?;
+            push(
+                const_oid::db::rfc4519::SERIAL_NUMBER,
+                Any::encode_from(&v).map_err(Error::encode("serialNumber"))?,
+            )?;
+        }
         Ok(RdnSequence(rdns))
     }
 }
@@ -275,6 +323,7 @@ pub(crate) struct IssuerFacts<'a> {
 /// every problem found; empty means the TBS may be signed.
 pub(crate) fn lint(
     profile: Profile,
+    family: &ProfileFamily,
     tbs: &TbsCertificate,
     issuer: &IssuerFacts<'_>,
 ) -> Vec<String> {
@@ -345,6 +394,15 @@ pub(crate) fn lint(
         if exts[..i].iter().any(|p| p.extn_id == e.extn_id) {
             fail(format!("extension {} appears twice", e.extn_id));
         }
+    }
+    let ProfileFamily::Tsca = family else {
+        if let ProfileFamily::Shaken(domain) = family {
+            crate::shaken::lint(profile, domain, tbs, issuer, &mut fail);
+        }
+        return problems;
+    };
+    if profile == Profile::CrlSigner {
+        fail("the tsca family has no domain CRL signer".into());
     }
     let find = |oid: der::oid::ObjectIdentifier| exts.iter().find(|e| e.extn_id == oid);
     use const_oid::db::rfc5280 as r;

@@ -139,6 +139,7 @@ impl Engine {
         prepare(
             &CertificateRequest {
                 profile,
+                family: ca_core::profile::ProfileFamily::Tsca,
                 subject: subject.clone(),
                 public_key: ca_core::keys::Signer::public_key(&throwaway).clone(),
                 scope: Some(scope.clone()),
@@ -171,6 +172,7 @@ impl Engine {
             .to_system_time();
         let request = CertificateRequest {
             profile: order.profile,
+            family: ca_core::profile::ProfileFamily::Tsca,
             subject: order.subject.clone(),
             public_key: order.public_key.clone(),
             scope: order.scope.clone(),

@@ -463,6 +463,7 @@ mod tests {
         let ca = issue(
             &CertificateRequest {
                 profile: Profile::Root,
+                family: ca_core::profile::ProfileFamily::Tsca,
                 subject: SubjectName::new("slot test", Some("Test"), Some("CH")).unwrap(),
                 public_key: key.public_key().clone(),
                 scope: None,

@@ -130,6 +130,7 @@ async fn hierarchy(url: &str, base_url: &str) -> (String, String) {
     let root = issue(
         &CertificateRequest {
             profile: Profile::Root,
+            family: ca_core::profile::ProfileFamily::Tsca,
             subject: SubjectName::new("Crash Test Root", Some("Test SDO"), Some("CH")).unwrap(),
             public_key: root_key.public_key().clone(),
             scope: None,
@@ -172,6 +173,7 @@ async fn hierarchy(url: &str, base_url: &str) -> (String, String) {
     let signed = issue(
         &CertificateRequest {
             profile: Profile::RegionalCa,
+            family: ca_core::profile::ProfileFamily::Tsca,
             subject: SubjectName::new("Crash Test Regional", Some("Crash Test"), Some("BE"))
                 .unwrap(),
             public_key: csr.public_key().clone(),

@@ -91,6 +91,7 @@ impl World {
         let root = issue(
             &CertificateRequest {
                 profile: Profile::Root,
+                family: ca_core::profile::ProfileFamily::Tsca,
                 subject: SubjectName::new("Engine Test Root", Some("Test SDO"), Some("CH"))
                     .unwrap(),
                 public_key: root_key.public_key().clone(),
@@ -266,6 +267,7 @@ pub fn sign_with_root(
     issue(
         &CertificateRequest {
             profile: Profile::RegionalCa,
+            family: ca_core::profile::ProfileFamily::Tsca,
             subject: SubjectName::new("Engine Test Regional", Some("Test Region"), Some("BE"))
                 .unwrap(),
             public_key: csr.public_key().clone(),

@@ -133,6 +133,7 @@ impl Pki {
         let root = issue(
             &CertificateRequest {
                 profile: Profile::Root,
+                family: ca_core::profile::ProfileFamily::Tsca,
                 subject: SubjectName::new("tsca OCSP Test Root", Some("Test SDO"), Some("CH"))
                     .unwrap(),
                 public_key: root_key.public_key().clone(),
@@ -185,6 +186,7 @@ impl Pki {
         let regional = issue(
             &CertificateRequest {
                 profile: Profile::RegionalCa,
+                family: ca_core::profile::ProfileFamily::Tsca,
                 subject: SubjectName::new("tsca Test Regional CA", Some("Test Region"), Some("BE"))
                     .unwrap(),
                 public_key: csr.public_key().clone(),

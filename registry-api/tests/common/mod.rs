@@ -89,6 +89,7 @@ pub async fn harness_with(db: TestDatabase, config: RegistryConfig) -> Harness {
     let root = issue(
         &CertificateRequest {
             profile: Profile::Root,
+            family: ca_core::profile::ProfileFamily::Tsca,
             subject: SubjectName::new("tsca Test Root", Some("Test SDO"), Some("CH")).unwrap(),
             public_key: root_key.public_key().clone(),
             scope: None,
@@ -206,6 +207,7 @@ impl Harness {
         let cert = issue(
             &CertificateRequest {
                 profile,
+                family: ca_core::profile::ProfileFamily::Tsca,
                 subject: SubjectName::new(cn, Some("Test Region"), Some("BE")).unwrap(),
                 public_key: csr.public_key().clone(),
                 scope: Some(NumberingScope::parse(scope.iter().copied()).unwrap()),

@@ -122,6 +122,7 @@ pub fn init_root(
     let certificate = issue(
         &CertificateRequest {
             profile: Profile::Root,
+            family: ca_core::profile::ProfileFamily::Tsca,
             subject: subject.clone(),
             public_key: key.public_key().clone(),
             scope: None,
@@ -220,6 +221,7 @@ pub fn sign_subca(
     let certificate = issue(
         &CertificateRequest {
             profile: order.profile,
+            family: ca_core::profile::ProfileFamily::Tsca,
             subject: order.subject.clone(),
             public_key: csr.public_key().clone(),
             scope: Some(order.scope.clone()),
