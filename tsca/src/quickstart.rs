@@ -233,6 +233,7 @@ async fn build(paths: &Paths, engine: &Engine, publication: SocketAddr) -> CliRe
         publication_base_url: Some(format!("http://{publication}")),
         registry_name: "root".into(),
         crl_validity_days: ceremony::DEFAULT_CRL_DAYS,
+        profile: ceremony::family::FamilyPolicy::Tsca,
     };
     let (root_key, root_cert, _) = ceremony::init_root(
         &paths.offline_root(),
@@ -311,6 +312,7 @@ async fn build(paths: &Paths, engine: &Engine, publication: SocketAddr) -> CliRe
             )?,
             scope: &regional_scope,
             publication_base_url: None,
+            serial_number: None,
         },
     )?;
     let signed_der = ca_core::x509::Certificate::from_pem(signed.as_bytes())?.to_der()?;

@@ -412,3 +412,180 @@ fn root_crl_ceremonies(root: &std::path::Path, regional_pem: &std::path::Path, p
         .unwrap();
     assert_eq!(validity.as_secs(), 30 * 86_400);
 }
+
+/// A SHAKEN root (docs/profiles.md): `init-root --profile shaken` makes a P-256 root named in
+/// the registry; sub-CAs need their registry identifier; the domain CRL signer is certified
+/// from its CSR; and the root's CRL (it keeps cRLSign) revokes what it signed.
+#[test]
+fn shaken_root_ceremony_signs_the_family() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let root_s = root.to_str().unwrap();
+    let pass = "correct horse battery staple";
+    let init = |cn: &str| {
+        tsca(
+            &[
+                "ceremony",
+                "init-root",
+                "--out",
+                root_s,
+                "--common-name",
+                cn,
+                "--organization",
+                "Test STI-PA",
+                "--country",
+                "US",
+                "--allow",
+                "prefix:1",
+                "--allow",
+                "spc:*",
+                "--publication-base-url",
+                "http://pki.example.net",
+                "--profile",
+                "shaken",
+            ],
+            pass,
+        )
+    };
+    let unnamed = init("Test Root");
+    assert!(
+        !unnamed.status.success() && text(&unnamed).contains("contains \"SHAKEN\""),
+        "{}",
+        text(&unnamed)
+    );
+    let made = init("Test SHAKEN ROOT");
+    assert!(made.status.success(), "{}", text(&made));
+    assert!(
+        text(&made).contains("profile family shaken"),
+        "{}",
+        text(&made)
+    );
+    let root_cert = Certificate::from_pem(&std::fs::read(root.join("root.pem")).unwrap()).unwrap();
+    assert_eq!(
+        root_cert.signature_algorithm.oid,
+        ca_core::keys::ECDSA_WITH_SHA256,
+        "a P-256 root"
+    );
+    assert!(
+        root_cert.subject_text().contains("SERIALNUMBER=root")
+            || root_cert.subject_text().contains("serialNumber=root"),
+        "{}",
+        root_cert.subject_text()
+    );
+
+    let csr_of = |name: &str| {
+        let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let csr = build_csr(&SubjectName::new(name, None, None).unwrap(), &key).unwrap();
+        let path = dir.path().join(format!("{name}.csr"));
+        std::fs::write(
+            &path,
+            ca_core::x509::pem_encode("CERTIFICATE REQUEST", &csr).unwrap(),
+        )
+        .unwrap();
+        path
+    };
+    let regional_csr = csr_of("regional");
+    let regional_pem = dir.path().join("regional.pem");
+    let sign = |extra: &[&str]| {
+        let mut args = vec![
+            "ceremony",
+            "sign-subca",
+            "--root",
+            root_s,
+            "--csr",
+            regional_csr.to_str().unwrap(),
+            "--tier",
+            "regional",
+            "--scope",
+            "prefix:1",
+            "--scope",
+            "spc:*",
+            "--common-name",
+            "Test SHAKEN Regional CA",
+            "--organization",
+            "Test Region",
+            "--country",
+            "US",
+            "--out",
+            regional_pem.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        tsca(&args, pass)
+    };
+    let anonymous = sign(&[]);
+    assert!(
+        !anonymous.status.success() && text(&anonymous).contains("--serial-number"),
+        "{}",
+        text(&anonymous)
+    );
+    let signed = sign(&["--serial-number", "europe"]);
+    assert!(signed.status.success(), "{}", text(&signed));
+    let regional = Certificate::from_pem(&std::fs::read(&regional_pem).unwrap()).unwrap();
+    let path = ca_core::path::verify_path(
+        &[regional.clone(), root_cert.clone()],
+        std::slice::from_ref(&root_cert),
+        SystemTime::now(),
+    )
+    .unwrap();
+    assert!(
+        path.leaf_scope().is_empty(),
+        "SHAKEN CAs carry no numbering extension"
+    );
+    let policies = regional
+        .tbs_certificate
+        .extension(&ca_core::x509::Oid::parse_dotted("2.5.29.32").unwrap())
+        .unwrap()
+        .unwrap();
+    let policies = <Vec<ca_core::profile::PolicyInformation> as der::Decode>::from_der(
+        policies.extn_value.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(policies.len(), 1);
+    assert_eq!(
+        policies[0].policy_identifier.to_string(),
+        ca_core::shaken::SHAKEN_CP_V1_4
+    );
+
+    let signer_csr = csr_of("signer");
+    let signer_pem = dir.path().join("signer.pem");
+    let signer = tsca(
+        &[
+            "ceremony",
+            "sign-crl-signer",
+            "--root",
+            root_s,
+            "--csr",
+            signer_csr.to_str().unwrap(),
+            "--out",
+            signer_pem.to_str().unwrap(),
+        ],
+        pass,
+    );
+    assert!(signer.status.success(), "{}", text(&signer));
+    let signer = Certificate::from_pem(&std::fs::read(&signer_pem).unwrap()).unwrap();
+    assert!(
+        signer
+            .subject_text()
+            .contains("CN=Test STI-PA SHAKEN CRL Signer"),
+        "{}",
+        signer.subject_text()
+    );
+
+    let revoked = tsca(
+        &[
+            "ceremony",
+            "revoke",
+            "--root",
+            root_s,
+            "--certificate",
+            regional_pem.to_str().unwrap(),
+            "--reason",
+            "cACompromise",
+        ],
+        pass,
+    );
+    assert!(revoked.status.success(), "{}", text(&revoked));
+    let crl = ca_core::crl::parse_crl(&std::fs::read(root.join("root.crl")).unwrap()).unwrap();
+    crl.verify_signature(&root_cert).unwrap();
+    assert_eq!((crl.crl_number_u64(), crl.len()), (Some(2), 1));
+}

@@ -8,6 +8,7 @@ use ca_core::revocation::RevocationReason;
 use ca_core::x509::Certificate;
 use clap::Subcommand;
 
+use super::family::FamilyPolicy;
 use super::root_crl::{self, Ledger, RevocationTarget, SignedCrl};
 use super::{RootFolder, RootPolicy, SubCaOrder, DEFAULT_CRL_DAYS};
 use crate::CliResult;
@@ -42,6 +43,14 @@ pub enum CeremonyCommand {
         /// How long each root CRL is valid, in days (1 to 366); kept in root-policy.json.
         #[arg(long, default_value_t = DEFAULT_CRL_DAYS)]
         crl_days: u32,
+        /// The hierarchy's profile family (docs/profiles.md): tsca, or shaken for an STI-CA
+        /// whose certificates SHAKEN verifiers accept (P-256, a domain CRL signer).
+        #[arg(long, value_enum, default_value_t = FamilyName::Tsca)]
+        profile: FamilyName,
+        /// The SHAKEN certificate policy OID (with --profile shaken): CP v1.4 by default;
+        /// 2.16.840.1.114569.1.1.3 for v1.3.
+        #[arg(long, default_value = ca_core::shaken::SHAKEN_CP_V1_4)]
+        shaken_policy: String,
         /// File holding the passphrase (else TSCA_CEREMONY_PASSPHRASE).
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
@@ -72,7 +81,29 @@ pub enum CeremonyCommand {
         /// The publication point's base URL, if not the one in root-policy.json.
         #[arg(long)]
         publication_base_url: Option<String>,
+        /// The sub-CA's registry identifier (its name), written as the subject's
+        /// serialNumber; required in a SHAKEN hierarchy.
+        #[arg(long)]
+        serial_number: Option<String>,
         /// Where to write the certificate (PEM); install it with PUT /v1/authorities/{id}/certificate.
+        #[arg(long)]
+        out: PathBuf,
+        /// File holding the passphrase (else TSCA_CEREMONY_PASSPHRASE).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Certifies a SHAKEN hierarchy's domain CRL signer from its CSR (the service holds the key).
+    SignCrlSigner {
+        /// The root folder.
+        #[arg(long)]
+        root: PathBuf,
+        /// The signer's CSR (PEM).
+        #[arg(long)]
+        csr: PathBuf,
+        /// The publication point's base URL, if not the one in root-policy.json.
+        #[arg(long)]
+        publication_base_url: Option<String>,
+        /// Where to write the certificate (PEM).
         #[arg(long)]
         out: PathBuf,
         /// File holding the passphrase (else TSCA_CEREMONY_PASSPHRASE).
@@ -114,6 +145,15 @@ pub enum CeremonyCommand {
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
     },
+}
+
+/// The profile families, as `--profile` names them.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum FamilyName {
+    /// tsca's own profiles.
+    Tsca,
+    /// The SHAKEN profiles.
+    Shaken,
 }
 
 fn passphrase(file: Option<&Path>) -> CliResult<zeroize::Zeroizing<Vec<u8>>> {
@@ -158,22 +198,31 @@ pub fn run(command: CeremonyCommand) -> CliResult<()> {
             publication_base_url,
             registry_name,
             crl_days,
+            profile,
+            shaken_policy,
             passphrase_file,
         } => {
             let passphrase = passphrase(passphrase_file.as_deref())?;
             let subject = SubjectName::new(&common_name, Some(&organization), Some(&country))?;
+            let profile = match profile {
+                FamilyName::Tsca => FamilyPolicy::Tsca,
+                FamilyName::Shaken => {
+                    FamilyPolicy::shaken(&shaken_policy, &organization, &country)?
+                }
+            };
             let allowed = NumberingScope::parse(allow.iter().map(String::as_str))?;
             let policy = RootPolicy {
                 allowed_scope: allowed.entries().map(ToString::to_string).collect(),
                 publication_base_url: Some(publication_base_url),
                 registry_name,
                 crl_validity_days: crl_days,
+                profile,
             };
             let folder = RootFolder(out);
             let (_, cert, crl) = super::init_root(&folder, &subject, &policy, &passphrase)?;
             let fingerprint =
                 hex::encode(ring::digest::digest(&ring::digest::SHA256, &cert.to_der()?));
-            println!("root created in {}\n  certificate {}\n  SHA-256 {fingerprint}\nKeep the folder offline; publish root.pem and its fingerprint.", folder.0.display(), folder.certificate().display());
+            println!("root created in {} (profile family {})\n  certificate {}\n  SHA-256 {fingerprint}\nKeep the folder offline; publish root.pem and its fingerprint.", folder.0.display(), policy.profile.name(), folder.certificate().display());
             print_crl(&folder, &crl);
             Ok(())
         }
@@ -186,6 +235,7 @@ pub fn run(command: CeremonyCommand) -> CliResult<()> {
             organization,
             country,
             publication_base_url,
+            serial_number,
             out,
             passphrase_file,
         } => {
@@ -212,6 +262,7 @@ pub fn run(command: CeremonyCommand) -> CliResult<()> {
                     subject: &subject,
                     scope: &scope,
                     publication_base_url: publication_base_url.as_deref(),
+                    serial_number: serial_number.as_deref(),
                 },
             )?;
             std::fs::write(&out, pem)
@@ -221,6 +272,30 @@ pub fn run(command: CeremonyCommand) -> CliResult<()> {
                 out.display(),
                 out.display()
             );
+            Ok(())
+        }
+        CeremonyCommand::SignCrlSigner {
+            root,
+            csr,
+            publication_base_url,
+            out,
+            passphrase_file,
+        } => {
+            let passphrase = passphrase(passphrase_file.as_deref())?;
+            let folder = RootFolder(root);
+            let (key, cert, policy) = super::open_root(&folder, &passphrase)?;
+            let csr = read(&csr)?;
+            let pem = super::sign_crl_signer(
+                &folder,
+                &key,
+                &cert,
+                &policy,
+                &csr,
+                publication_base_url.as_deref(),
+            )?;
+            std::fs::write(&out, pem)
+                .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            println!("signed the domain CRL signer: {}", out.display());
             Ok(())
         }
         CeremonyCommand::Revoke {

@@ -9,6 +9,7 @@
 //! /v1/authorities/{id}/crl`).
 
 pub mod cli;
+pub mod family;
 pub mod root_crl;
 
 use std::path::{Path, PathBuf};
@@ -18,12 +19,14 @@ use ca_core::csr::CheckedCsr;
 use ca_core::issue::{issue, CertificateRequest, Issuer, IssuingAuthority};
 use ca_core::keys::{KeyAlgorithm, Signer, SoftwareKey};
 use ca_core::numbering::NumberingScope;
-use ca_core::profile::{Profile, Publication, SubjectName};
+use ca_core::numbering::ScopeConstraint;
+use ca_core::profile::{Profile, ProfileFamily, Publication, SubjectName};
 use ca_core::x509::Certificate;
 use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
 
 use crate::{spinner, write_private, CliResult};
+use family::FamilyPolicy;
 use root_crl::{Ledger, SignedCrl};
 
 /// What the root may delegate, and where its CRL is published.
@@ -42,6 +45,9 @@ pub struct RootPolicy {
     /// How long each root CRL is valid, in days (at most a year: the ceremony re-signs it).
     #[serde(default = "default_crl_days")]
     pub crl_validity_days: u32,
+    /// The profile family of the hierarchy (tsca for folders made before it was chosen).
+    #[serde(default)]
+    pub profile: FamilyPolicy,
 }
 
 fn default_registry_name() -> String {
@@ -70,6 +76,32 @@ impl RootPolicy {
             .into());
         }
         Ok(format!("{base}/crl/{}.crl", self.registry_name))
+    }
+
+    /// The publication base URL, from `base` if given, else the policy's.
+    fn base_url<'a>(&'a self, base: Option<&'a str>) -> CliResult<&'a str> {
+        self.crl_url(base)?;
+        Ok(base
+            .or(self.publication_base_url.as_deref())
+            .unwrap_or_default()
+            .trim_end_matches('/'))
+    }
+
+    /// The root as an issuer of its family, publishing at `base` (or the policy's URL).
+    fn issuing_root(&self, root: &Certificate, base: Option<&str>) -> CliResult<IssuingAuthority> {
+        Ok(match self.profile.profile_family(self.base_url(base)?)? {
+            ProfileFamily::Tsca => IssuingAuthority::new(
+                root.clone(),
+                Publication {
+                    crl_url: Some(self.crl_url(base)?),
+                    ocsp_url: None,
+                    ca_issuers_url: None,
+                },
+            )?,
+            ProfileFamily::Shaken(domain) => {
+                IssuingAuthority::in_domain(root.clone(), domain, ScopeConstraint::Unconstrained)?
+            }
+        })
     }
 }
 
@@ -116,14 +148,23 @@ pub fn init_root(
     NumberingScope::parse(policy.allowed_scope.iter().map(String::as_str))?;
     policy.crl_url(None)?;
     let crl_validity = root_crl::crl_validity(policy.crl_validity_days)?;
+    let family = policy.profile.profile_family(policy.base_url(None)?)?;
+    // SHAKEN roots are P-256 and name themselves in the registry (serialNumber).
+    let (algorithm, subject) = match &family {
+        ProfileFamily::Tsca => (KeyAlgorithm::EcdsaP384, subject.clone()),
+        ProfileFamily::Shaken(_) => (
+            KeyAlgorithm::EcdsaP256,
+            subject.clone().with_serial_number(&policy.registry_name)?,
+        ),
+    };
     std::fs::create_dir_all(&folder.0)
         .map_err(|e| format!("cannot create {}: {e}", folder.0.display()))?;
-    let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP384)?;
+    let key = SoftwareKey::generate(algorithm)?;
     let certificate = issue(
         &CertificateRequest {
             profile: Profile::Root,
-            family: ca_core::profile::ProfileFamily::Tsca,
-            subject: subject.clone(),
+            family,
+            subject,
             public_key: key.public_key().clone(),
             scope: None,
             not_before: SystemTime::now() - Duration::from_secs(60),
@@ -179,6 +220,8 @@ pub struct SubCaOrder<'a> {
     pub scope: &'a NumberingScope,
     /// Overrides the policy's publication base URL.
     pub publication_base_url: Option<&'a str>,
+    /// The sub-CA's registry identifier, as its subject's serialNumber (SHAKEN family).
+    pub serial_number: Option<&'a str>,
 }
 
 /// `tsca ceremony sign-subca`: signs a sub-CA's CSR with the root key, refusing a scope the
@@ -207,24 +250,68 @@ pub fn sign_subca(
     if !matches!(order.profile, Profile::RegionalCa | Profile::NationalCa) {
         return Err("the root signs regional or national CAs only".into());
     }
-    let crl_url = policy.crl_url(order.publication_base_url)?;
+    let root = policy.issuing_root(root_certificate, order.publication_base_url)?;
+    let subject = match (root.family(), order.serial_number) {
+        (ProfileFamily::Tsca, _) => order.subject.clone(),
+        (ProfileFamily::Shaken(_), Some(serial)) => {
+            order.subject.clone().with_serial_number(serial)?
+        }
+        (ProfileFamily::Shaken(_), None) => {
+            return Err(
+                "a SHAKEN sub-CA names its registry identifier in its subject: give \
+                        --serial-number (e.g. the authority's name)"
+                    .into(),
+            )
+        }
+    };
     let mut ledger = Ledger::load(folder)?;
     let csr = CheckedCsr::from_pem(order.csr_pem)?;
-    let root = IssuingAuthority::new(
-        root_certificate.clone(),
-        Publication {
-            crl_url: Some(crl_url),
-            ocsp_url: None,
-            ca_issuers_url: None,
-        },
-    )?;
     let certificate = issue(
         &CertificateRequest {
             profile: order.profile,
-            family: ca_core::profile::ProfileFamily::Tsca,
-            subject: order.subject.clone(),
+            family: root.family().clone(),
+            subject,
             public_key: csr.public_key().clone(),
             scope: Some(order.scope.clone()),
+            not_before: SystemTime::now() - Duration::from_secs(60),
+            validity: None,
+        },
+        Issuer::Authority(&root),
+        root_key,
+        &mut OsRng,
+    )?;
+    ledger.record_issued(folder, certificate.certificate())?;
+    Ok(certificate.to_pem()?)
+}
+
+/// `tsca ceremony sign-crl-signer`: certifies the key of a SHAKEN hierarchy's domain CRL
+/// signer (its CSR comes from the service that will hold the key), with the subject fixed at
+/// init-root, and records it in the CRL ledger. Returns the certificate PEM.
+pub fn sign_crl_signer(
+    folder: &RootFolder,
+    root_key: &SoftwareKey,
+    root_certificate: &Certificate,
+    policy: &RootPolicy,
+    csr_pem: &[u8],
+    publication_base_url: Option<&str>,
+) -> CliResult<String> {
+    let FamilyPolicy::Shaken { crl_signer, .. } = &policy.profile else {
+        return Err(
+            "only a SHAKEN hierarchy has a domain CRL signer: a tsca-family CA signs \
+                    its own CRLs"
+                .into(),
+        );
+    };
+    let root = policy.issuing_root(root_certificate, publication_base_url)?;
+    let mut ledger = Ledger::load(folder)?;
+    let csr = CheckedCsr::from_pem(csr_pem)?;
+    let certificate = issue(
+        &CertificateRequest {
+            profile: Profile::CrlSigner,
+            family: root.family().clone(),
+            subject: crl_signer.subject()?,
+            public_key: csr.public_key().clone(),
+            scope: None,
             not_before: SystemTime::now() - Duration::from_secs(60),
             validity: None,
         },
