@@ -19,16 +19,51 @@ pub struct Connection {
         default_value = "https://127.0.0.1:8443"
     )]
     pub registry: String,
-    /// Bearer token (or TSCA_TOKEN).
-    #[arg(long, env = "TSCA_TOKEN", hide_env_values = true)]
-    pub token: String,
+    /// A file holding the bearer token (else the TSCA_TOKEN environment variable). Tokens
+    /// are never taken on the command line, where ps and shell history would show them.
+    #[arg(long, env = "TSCA_TOKEN_FILE", hide_env_values = true)]
+    pub token_file: Option<PathBuf>,
+    /// Refused with a pointer to --token-file and TSCA_TOKEN (kept so that the old form
+    /// gets an explanation rather than "unexpected argument").
+    #[arg(long = "token", hide = true)]
+    pub token_on_command_line: Option<String>,
     /// PEM file of the registry's TLS certificate or its CA (e.g. tsca-data/tls/registry.pem).
-    #[arg(long, env = "TSCA_CACERT")]
+    #[arg(long, env = "TSCA_CACERT", hide_env_values = true)]
     pub cacert: Option<PathBuf>,
     /// Sent as the Idempotency-Key header of a change: running the same command again with
     /// the same key applies it once and prints the first result.
     #[arg(long)]
     pub idempotency_key: Option<String>,
+}
+
+impl Connection {
+    /// The bearer token: the --token-file's first line, else TSCA_TOKEN.
+    fn token(&self) -> CliResult<zeroize::Zeroizing<String>> {
+        if self.token_on_command_line.is_some() {
+            return Err(
+                "--token is not taken: a token on the command line shows in ps and in \
+                        shell history; put it in a file (--token-file FILE, or TSCA_TOKEN_FILE) \
+                        or in the TSCA_TOKEN environment variable"
+                    .into(),
+            );
+        }
+        let token = match &self.token_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            None => std::env::var("TSCA_TOKEN").unwrap_or_default(),
+        };
+        if token.is_empty() {
+            return Err(
+                "no token: give --token-file FILE (or TSCA_TOKEN_FILE), or set TSCA_TOKEN".into(),
+            );
+        }
+        Ok(zeroize::Zeroizing::new(token))
+    }
 }
 
 /// The admin commands.
@@ -279,7 +314,8 @@ async fn request(connection: &Connection, method: &str, path: &str, body: Body) 
     let url = format!("{}{path}", connection.registry.trim_end_matches('/'));
     let method = reqwest::Method::from_bytes(method.as_bytes())?;
     let changes = method != reqwest::Method::GET;
-    let mut request = client.request(method, &url).bearer_auth(&connection.token);
+    let token = connection.token()?;
+    let mut request = client.request(method, &url).bearer_auth(token.as_str());
     if let (true, Some(key)) = (changes, &connection.idempotency_key) {
         request = request.header("idempotency-key", key);
     }

@@ -61,7 +61,7 @@ enum Command {
     /// the certificate: the key stays offline) and prints the first root-admin token, once.
     Bootstrap {
         /// Database URL.
-        #[arg(long, env = "TSCA_DATABASE_URL")]
+        #[arg(long, env = "TSCA_DATABASE_URL", hide_env_values = true)]
         database_url: String,
         /// The root's name in the registry (used in URLs).
         #[arg(long, default_value = "root")]
@@ -73,7 +73,7 @@ enum Command {
     /// Applies database migrations and exits.
     Migrate {
         /// Database URL.
-        #[arg(long, env = "TSCA_DATABASE_URL")]
+        #[arg(long, env = "TSCA_DATABASE_URL", hide_env_values = true)]
         database_url: String,
     },
     /// Audit log tools.
@@ -100,7 +100,7 @@ enum AuditCommand {
     /// Recomputes the hash chain; exits 1 naming the first broken entry.
     Verify {
         /// Database URL.
-        #[arg(long, env = "TSCA_DATABASE_URL")]
+        #[arg(long, env = "TSCA_DATABASE_URL", hide_env_values = true)]
         database_url: String,
     },
 }

@@ -589,3 +589,31 @@ fn shaken_root_ceremony_signs_the_family() {
     crl.verify_signature(&root_cert).unwrap();
     assert_eq!((crl.crl_number_u64(), crl.len()), (Some(2), 1));
 }
+
+/// No environment variable's value appears in `--help`: a database URL holds a password, and
+/// `tsca admin --help` would otherwise print the token's file path or the registry's URL.
+#[test]
+fn help_never_prints_environment_values() {
+    for args in [
+        &["--help"][..],
+        &["migrate", "--help"],
+        &["bootstrap", "--help"],
+        &["audit", "verify", "--help"],
+        &["admin", "--help"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tsca"))
+            .args(args)
+            .env(
+                "TSCA_DATABASE_URL",
+                "postgres://tsca:sekrit-password@db/tsca",
+            )
+            .env("TSCA_TOKEN", "tsca_sekrit-token")
+            .env("TSCA_TOKEN_FILE", "/run/sekrit-token-file")
+            .env("TSCA_CACERT", "/etc/sekrit-ca.pem")
+            .output()
+            .unwrap();
+        let shown = text(&out);
+        assert!(out.status.success(), "{args:?}: {shown}");
+        assert!(!shown.contains("sekrit"), "{args:?} shows a value: {shown}");
+    }
+}

@@ -262,21 +262,38 @@ fn quickstart_commands_work_verbatim() {
         .unwrap()
         .trim()
         .to_owned();
+    // The token from a file, as the docs say (never on the command line).
+    let token_file = dir.path().join("admin-token");
+    std::fs::write(&token_file, format!("{admin_token}\n")).unwrap();
     let admin = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_tsca"))
             .args([
                 "admin",
                 "--registry",
                 &format!("https://127.0.0.1:{registry}"),
-                "--token",
-                &admin_token,
                 "--cacert",
             ])
             .arg(data.join("tls/registry.pem"))
+            .arg("--token-file")
+            .arg(&token_file)
             .args(args)
             .output()
             .unwrap()
     };
+    // A token on the command line is refused, saying where it goes instead.
+    let argv = Command::new(env!("CARGO_BIN_EXE_tsca"))
+        .args(["admin", "--token", &admin_token, "authorities"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&argv.stderr);
+    assert!(
+        !argv.status.success() && said.contains("--token-file"),
+        "{said}"
+    );
+    assert!(
+        !said.contains(&admin_token),
+        "the refusal must not echo the token: {said}"
+    );
     let create = [
         "--idempotency-key",
         "acme-1",
