@@ -236,7 +236,20 @@ impl Engine {
         id: TokenId,
         key: Option<&IdempotencyKey>,
     ) -> ServiceResult<Answer<ApiToken>> {
-        let token = self.reader().token(id).await?;
+        if matches!(who, Principal::Auditor { .. }) {
+            return Err(ServiceError::forbidden("auditors cannot revoke tokens"));
+        }
+        // "No such token" and "not a token you may revoke" answer the same, so that token ids
+        // cannot be probed.
+        let hidden = || ServiceError::NotFound {
+            what: "token",
+            key: format!("{id} (or not one this token may revoke)"),
+        };
+        let token = match self.reader().token(id).await {
+            Ok(token) => token,
+            Err(ca_store::StoreError::NotFound { .. }) => return Err(hidden()),
+            Err(e) => return Err(e.into()),
+        };
         let allowed = match who {
             _ if who.is_root() => true,
             Principal::Operator { token: mine, .. } => token.id == *mine,
@@ -254,9 +267,7 @@ impl Engine {
             _ => false,
         };
         if !allowed {
-            return Err(ServiceError::forbidden(
-                "this token cannot revoke that token",
-            ));
+            return Err(hidden());
         }
         let (mut tx, claim) = match self
             .begin_once(self.now(), who, key, "token.revoke", &json!({"token": id}))

@@ -28,11 +28,13 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .ok_or_else(|| unauthorized("send `Authorization: Bearer <token>`"))?;
+        // RFC 9110 §11.1: the auth-scheme is case-insensitive ("bearer", "BEARER").
         let text = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
         let principal = state
             .engine

@@ -166,11 +166,14 @@ impl AppState {
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(burst);
         *last = now;
         if *tokens < 1.0 {
+            // When one more request's worth of the bucket will have refilled.
+            let wait = ((1.0 - *tokens) / rate).ceil().max(1.0) as u64;
             return Err(Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",
                 format!("more than {rate} requests per second with this token; slow down"),
-            ));
+            )
+            .retry_after(wait));
         }
         *tokens -= 1.0;
         Ok(())
@@ -189,6 +192,9 @@ pub fn publication_router(state: PublicState, max_body_bytes: usize) -> Router {
         .route("/v1/trust-anchors", get(public::trust_anchors))
         .route("/healthz", get(public::healthz))
         .route("/readyz", get(public::readyz))
+        // problem+json for every error, as on the registry port.
+        .fallback(public::not_found)
+        .method_not_allowed_fallback(public::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }
@@ -271,6 +277,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(public::readyz))
         .route("/metrics", get(metrics::render))
         .fallback(public::not_found)
+        .method_not_allowed_fallback(public::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

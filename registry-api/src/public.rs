@@ -389,3 +389,12 @@ pub(crate) async fn readyz(State(state): State<PublicState>) -> Response {
 pub(crate) async fn not_found() -> Problem {
     Problem::not_found("no such endpoint; the API is described at /v1/openapi.json")
 }
+
+/// An endpoint that exists, asked with a method it does not take.
+pub(crate) async fn method_not_allowed(method: axum::http::Method) -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        format!("{method} is not allowed here; the API is described at /v1/openapi.json"),
+    )
+}

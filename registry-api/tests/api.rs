@@ -481,10 +481,14 @@ async fn bad_input_gets_problem_json_naming_the_field() {
         .call("POST", "/v1/operators", Some(&admin), Some(big))
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    // Unknown path: problem+json 404.
+    // Unknown path: problem+json 404; a method the path does not take: problem+json 405.
     let (status, p) = h.call("GET", "/v1/nothing", None, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(p["detail"].as_str().unwrap().contains("openapi"));
+    let (status, body, headers) = h.raw("DELETE", "/v1/openapi.json", None, None, &[]).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert!(String::from_utf8_lossy(&body).contains("DELETE is not allowed"));
     // A chain that does not exist, a malformed fingerprint.
     let (status, _) = h
         .call(
@@ -497,16 +501,44 @@ async fn bad_input_gets_problem_json_naming_the_field() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = h.call("GET", "/v1/lookup/e164/33abc", None, None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    // Rate limit: a burst beyond 2× the per-second rate gets 429.
-    let mut limited = false;
+    // The auth-scheme is case-insensitive (RFC 9110 §11.1).
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let value = format!("{scheme} {admin}");
+        let (status, _, _) = h
+            .raw(
+                "GET",
+                "/v1/authorities",
+                None,
+                None,
+                &[("authorization", &value)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{scheme}");
+    }
+    let (status, _, _) = h
+        .raw(
+            "GET",
+            "/v1/authorities",
+            None,
+            None,
+            &[("authorization", &format!("Basic {admin}"))],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Rate limit: a burst beyond 2× the per-second rate gets 429, saying when to come back.
+    let mut limited = None;
     for _ in 0..150 {
-        let (status, _) = h.call("GET", "/v1/authorities", Some(&admin), None).await;
+        let (status, _, headers) = h
+            .raw("GET", "/v1/authorities", Some(&admin), None, &[])
+            .await;
         if status == StatusCode::TOO_MANY_REQUESTS {
-            limited = true;
+            limited = Some(headers);
             break;
         }
     }
-    assert!(limited, "no 429 after 150 rapid requests");
+    let headers = limited.expect("no 429 after 150 rapid requests");
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry_after >= 1, "{retry_after}");
 }
 
 #[tokio::test]

@@ -238,11 +238,12 @@ fn cases() -> Vec<Case> {
 
         // Tokens: admins revoke tokens in their subtree; an operator only the one it uses, not
         // even another token of its own account; the auditor none.
-        case("DELETE", "/v1/tokens/{id}", TokenOf(OpA),                                [OK,      OK,      OK,      DENIED,  DENIED,  DENIED,  DENIED]),
-        case("DELETE", "/v1/tokens/{id}", TokenOf(AdminA),                             [OK,      OK,      OK,      DENIED,  DENIED,  DENIED,  DENIED]),
-        case("DELETE", "/v1/tokens/{id}", TokenOf(Regional),                           [OK,      OK,      DENIED,  DENIED,  DENIED,  DENIED,  DENIED]),
-        case("DELETE", "/v1/tokens/{id}", TokenOf(Root),                               [OK,      DENIED,  DENIED,  DENIED,  DENIED,  DENIED,  DENIED]),
-        case("DELETE", "/v1/tokens/{id}", TokenOf(Auditor),                            [OK,      DENIED,  DENIED,  DENIED,  DENIED,  DENIED,  DENIED]),
+        // Another's token is hidden (404, as a missing one), so token ids cannot be probed.
+        case("DELETE", "/v1/tokens/{id}", TokenOf(OpA),                                [OK,      OK,      OK,      HIDDEN,  HIDDEN,  HIDDEN,  DENIED]),
+        case("DELETE", "/v1/tokens/{id}", TokenOf(AdminA),                             [OK,      OK,      OK,      HIDDEN,  HIDDEN,  HIDDEN,  DENIED]),
+        case("DELETE", "/v1/tokens/{id}", TokenOf(Regional),                           [OK,      OK,      HIDDEN,  HIDDEN,  HIDDEN,  HIDDEN,  DENIED]),
+        case("DELETE", "/v1/tokens/{id}", TokenOf(Root),                               [OK,      HIDDEN,  HIDDEN,  HIDDEN,  HIDDEN,  HIDDEN,  DENIED]),
+        case("DELETE", "/v1/tokens/{id}", TokenOf(Auditor),                            [OK,      HIDDEN,  HIDDEN,  HIDDEN,  HIDDEN,  HIDDEN,  DENIED]),
         case("DELETE", "/v1/tokens/{id}", OwnToken,                                    [OK,      OK,      OK,      OK,      OK,      OK,      DENIED]),
 
         // Assignments: written by the operator's authority (or above), read also by the

@@ -229,6 +229,17 @@ fn quickstart_commands_work_verbatim() {
         data.display()
     ));
     assert!(ok && out.trim() == "200", "CRL over HTTPS: {out}");
+    // Errors on the publication port are problem+json too.
+    for (method, path, code) in [("GET", "/nothing", 404), ("POST", "/crl/root.crl", 405)] {
+        let (_, out) = shell(&format!(
+            "curl -s -X {method} -o /dev/null -w '%{{http_code}} %{{content_type}}' http://127.0.0.1:{publication}{path}"
+        ));
+        assert_eq!(
+            out.trim(),
+            format!("{code} application/problem+json"),
+            "{method} {path}"
+        );
+    }
     let (ok, out) = shell(&format!(
         "curl -s -m 5 http://127.0.0.1:{publication_tls}/healthz"
     ));
