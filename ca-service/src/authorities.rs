@@ -84,11 +84,22 @@ fn check_name(name: &str) -> ServiceResult<()> {
 pub(crate) fn parse_scope(
     field: &'static str,
     entries: &[String],
+    max_entries: usize,
 ) -> ServiceResult<NumberingScope> {
     if entries.is_empty() {
         return Err(ServiceError::invalid(
             field,
             "the scope must list at least one resource",
+        ));
+    }
+    if entries.len() > max_entries {
+        return Err(ServiceError::invalid(
+            field,
+            format!(
+                "the scope lists {} entries; at most {max_entries} are taken (the service's \
+                 max_scope_entries): use prefixes or ranges that cover more numbers each",
+                entries.len()
+            ),
         ));
     }
     NumberingScope::parse(entries.iter().map(String::as_str))
@@ -188,7 +199,7 @@ impl Engine {
                 "a root is registered from its ceremony (tsca bootstrap), not created here",
             ));
         }
-        let scope = parse_scope("scope", &request.scope)?;
+        let scope = parse_scope("scope", &request.scope, self.config().max_scope_entries)?;
         let subject = SubjectName::new(
             &request.subject.common_name,
             request.subject.organization.as_deref(),

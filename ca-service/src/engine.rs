@@ -44,11 +44,16 @@ pub struct EngineConfig {
     pub idempotency_retention: Duration,
     /// How long a request waits for an earlier one with the same key to finish.
     pub in_progress_wait: Duration,
+    /// The most entries a requested scope may list (enrolments, authorities): 422 beyond.
+    pub max_scope_entries: usize,
+    /// The largest certificate issued, in bytes of DER: 422 for a request that would exceed it.
+    pub max_certificate_bytes: usize,
 }
 
 impl EngineConfig {
     /// Production defaults for a base URL: OCSP responses valid 1 day, CRLs 7 days, leases of
-    /// 30 s refreshed every 5 s, maintenance every 10 s, keys kept 24 h.
+    /// 30 s refreshed every 5 s, maintenance every 10 s, keys kept 24 h; scopes of at most 256
+    /// entries and certificates of at most 32 KiB.
     pub fn new(public_base_url: impl Into<String>) -> Self {
         Self {
             public_base_url: public_base_url.into().trim_end_matches('/').to_owned(),
@@ -60,6 +65,8 @@ impl EngineConfig {
             maintenance_interval: Duration::from_secs(10),
             idempotency_retention: Duration::from_secs(24 * 3600),
             in_progress_wait: Duration::from_secs(5),
+            max_scope_entries: 256,
+            max_certificate_bytes: 32 * 1024,
         }
     }
 }

@@ -150,7 +150,7 @@ impl Engine {
         };
         let csr = CheckedCsr::from_pem(request.csr_pem.as_bytes())
             .map_err(|e| ServiceError::invalid("csr", e))?;
-        let scope = parse_scope("scope", &request.scope)?;
+        let scope = parse_scope("scope", &request.scope, self.config().max_scope_entries)?;
         let profile = operator_profile(request.profile.as_deref())?;
         let public_key = KeyFingerprint::of_spki(csr.public_key())
             .map_err(|e| ServiceError::invalid("csr", e))?;

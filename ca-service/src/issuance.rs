@@ -195,6 +195,19 @@ impl Engine {
                 &mut EntropyRng(self.entropy()),
             )
             .map_err(request_error)?;
+            // The signature adds at most ~150 bytes (an ECDSA P-384 signature and its headers;
+            // RSA issuers do not exist here).
+            let size = linted.tbs_der().len() + 150;
+            if size > self.config().max_certificate_bytes {
+                return Err(ServiceError::invalid(
+                    "scope",
+                    format!(
+                        "the certificate would be about {size} bytes, above the service's cap of \
+                         {} (max_certificate_bytes): certify fewer entries",
+                        self.config().max_certificate_bytes
+                    ),
+                ));
+            }
             let serial = Serial::new(linted.serial())?;
             if tx.serial_taken(issuer.id, &serial).await? {
                 tracing::warn!(issuer = %issuer.id, %serial, "serial already used by this issuer; drawing again");

@@ -676,3 +676,49 @@ async fn every_operator_certificate_carries_the_operators_spc() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scopes_and_certificates_have_caps() {
+    on_every_backend(ApprovalPolicy::WithinAssignments, |w| async move {
+        let (op, who) = w.operator("Capped", "F0410").await;
+        w.assign(op, "prefix:3341").await;
+        // More entries than max_scope_entries (256): refused before anything, naming the cap.
+        let numbers: Vec<String> = (0..257).map(|i| format!("number:3341000{i:04}")).collect();
+        let entries: Vec<&str> = numbers.iter().map(String::as_str).collect();
+        let before = w.footprint().await;
+        let err = w
+            .engine
+            .enrol(&who, World::request(&csr().1, &entries), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ServiceError::Invalid { field: "scope", detail } if detail.contains("at most 256")),
+            "{err}"
+        );
+        // A certificate over max_certificate_bytes: refused inside the transaction, which
+        // leaves nothing (an engine on the same store with a 2 KiB cap).
+        let small = common::engine_with(
+            w.store.clone(),
+            &w.clock,
+            ca_service::EngineConfig {
+                max_certificate_bytes: 2 * 1024,
+                ..common::test_config()
+            },
+        );
+        let err = small
+            .enrol(&who, World::request(&csr().1, &entries[..100]), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ServiceError::Invalid { field: "scope", detail } if detail.contains("max_certificate_bytes")),
+            "{err}"
+        );
+        assert_eq!(w.footprint().await, before, "nothing left behind");
+        // Within both caps it is issued.
+        w.engine
+            .enrol(&who, World::request(&csr().1, &entries[..100]), None)
+            .await
+            .unwrap();
+    })
+    .await;
+}

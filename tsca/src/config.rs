@@ -22,6 +22,8 @@
 //! tls_certificate = "/etc/tsca/tls/cert.pem"
 //! tls_private_key = "/etc/tsca/tls/key.pem"
 //! plain_http = false              # true only behind a TLS-terminating proxy
+//! max_scope_entries = 256         # entries per requested scope (422 beyond)
+//! max_certificate_bytes = 32768   # largest certificate issued (422 beyond)
 //!
 //! [publication]                   # OCSP, CRLs, chains, CA certificates
 //! listen = "0.0.0.0:8080"         # plain HTTP; TSCA_PUBLICATION_LISTEN
@@ -38,6 +40,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use ca_service::EngineConfig;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -105,6 +108,20 @@ pub struct RegistrySection {
     /// Requests per second per token.
     #[serde(default = "default_rate")]
     pub rate_limit_per_second: f64,
+    /// Entries per requested scope (enrolments, authorities).
+    #[serde(default = "default_max_scope_entries")]
+    pub max_scope_entries: usize,
+    /// Largest certificate issued, in bytes of DER.
+    #[serde(default = "default_max_certificate_bytes")]
+    pub max_certificate_bytes: usize,
+}
+
+fn default_max_scope_entries() -> usize {
+    EngineConfig::new("").max_scope_entries
+}
+
+fn default_max_certificate_bytes() -> usize {
+    EngineConfig::new("").max_certificate_bytes
 }
 
 impl Default for RegistrySection {
@@ -116,6 +133,8 @@ impl Default for RegistrySection {
             plain_http: false,
             max_body_bytes: default_body_limit(),
             rate_limit_per_second: default_rate(),
+            max_scope_entries: default_max_scope_entries(),
+            max_certificate_bytes: default_max_certificate_bytes(),
         }
     }
 }

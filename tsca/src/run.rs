@@ -282,7 +282,11 @@ pub async fn serve_config(path: &Path) -> CliResult<()> {
             ca: resolved.ca_passphrase.clone(),
             ocsp_responder: Some(resolved.responder_passphrase.clone()),
         },
-        EngineConfig::new(config.publication.base_url.clone()),
+        EngineConfig {
+            max_scope_entries: config.registry.max_scope_entries,
+            max_certificate_bytes: config.registry.max_certificate_bytes,
+            ..EngineConfig::new(config.publication.base_url.clone())
+        },
     );
     let plan = Plan {
         registry: Some(registry),

@@ -28,17 +28,27 @@ pub const ROOT: Principal = Principal::Local { command: "test" };
 
 /// An engine on `store` with the test passphrases, a fast KDF and `clock`.
 pub fn engine_on(store: Store, clock: &ManualClock) -> Engine {
+    engine_with(store, clock, test_config())
+}
+
+/// The tests' engine configuration: a fast KDF, a short wait for in-progress keys.
+pub fn test_config() -> EngineConfig {
+    EngineConfig {
+        kdf_iterations: 1_000,
+        in_progress_wait: Duration::from_secs(3),
+        ..EngineConfig::new("http://127.0.0.1:8080")
+    }
+}
+
+/// An engine on `store` with the test passphrases, `config` and `clock`.
+pub fn engine_with(store: Store, clock: &ManualClock, config: EngineConfig) -> Engine {
     Engine::with_clock(
         store,
         KeyPassphrases {
             ca: Some(Zeroizing::new(b"ca passphrase for tests".to_vec())),
             ocsp_responder: Some(Zeroizing::new(b"responder passphrase for tests".to_vec())),
         },
-        EngineConfig {
-            kdf_iterations: 1_000,
-            in_progress_wait: Duration::from_secs(3),
-            ..EngineConfig::new("http://127.0.0.1:8080")
-        },
+        config,
         Arc::new(clock.clone()),
         Arc::new(OsEntropy),
     )
