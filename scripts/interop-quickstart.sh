@@ -31,9 +31,8 @@ work=$(mktemp -d)
 data=$work/data
 registry=https://127.0.0.1:38443
 publication=http://127.0.0.1:38080
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok:   $*"; }
+# shellcheck source=scripts/checks.sh
+source scripts/checks.sh
 
 "$tsca" quickstart --data-dir "$data" --registry-addr 127.0.0.1:38443 \
   --publication-addr 127.0.0.1:38080 --publication-tls-addr 127.0.0.1:38444 \
@@ -190,16 +189,6 @@ statuses=$(api "$admin" GET /v1/authorities | json "sorted(a['name'] for a in d[
 [ "$statuses" = "['europe', 'france', 'germany']" ] && pass "europe and everything below it retired" || fail "retired: $statuses"
 
 echo "== pkilint"
-lint() { # tool args... file
-  local file=${*: -1} text
-  text=$("$@" 2>&1 || true)
-  if grep -Eq '\((ERROR|FATAL)\)|Failed to load|Traceback' <<<"$text"; then
-    fail "$1 $file:"$'\n'"$text"
-  else
-    pass "$1 $file (no ERROR/FATAL)"
-    grep -E '\((WARNING|NOTICE)\)' <<<"$text" | sed 's/^/      /' || true
-  fi
-}
 for cert in root.pem europe.pem france.pem germany.pem a.pem b.pem c.pem; do
   lint lint_pkix_cert lint -s NOTICE "$cert"
 done
@@ -231,10 +220,4 @@ print("python cryptography read every certificate and CRL")
 PY
 then pass "Python cryptography: signatures, distribution points, root CRL"; else fail "Python cryptography checks"; fi
 
-echo
-if [ "$failures" -eq 0 ]; then
-  echo "interop on a quickstart: 0 failed"
-else
-  echo "interop on a quickstart: $failures failed"
-  exit 1
-fi
+finish "interop on a quickstart"

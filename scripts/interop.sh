@@ -21,9 +21,8 @@ repo=$(pwd)
 
 out=${1:-$(mktemp -d)}
 mkdir -p "$out"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok:   $*"; }
+# shellcheck source=scripts/checks.sh
+source scripts/checks.sh
 
 echo "== generating the sample PKI in $out"
 cargo run -q -p ca-core --example sample-pki -- "$out" >/dev/null
@@ -85,16 +84,6 @@ else
 fi
 
 echo "== pkilint"
-lint() { # tool args... file
-  local file=${*: -1} text
-  text=$("$@" 2>&1 || true)
-  if grep -Eq '\((ERROR|FATAL)\)|Failed to load|Traceback' <<<"$text"; then
-    fail "$1 $file:"$'\n'"$text"
-  else
-    pass "$1 $file (no ERROR/FATAL)"
-    grep -E '\((WARNING|NOTICE)\)' <<<"$text" | sed 's/^/      /' || true
-  fi
-}
 for cert in root.pem regional.pem national.pem operator.pem revoked.pem ocsp-responder.pem; do
   lint lint_pkix_cert lint -s NOTICE "$cert"
 done
@@ -219,10 +208,4 @@ print("python cryptography checked the SHAKEN family")
 PY
 then pass "Python cryptography: SHAKEN profile fields, indirect CRL"; else fail "Python cryptography SHAKEN checks"; fi
 
-echo
-if [ "$failures" -eq 0 ]; then
-  echo "interop: 0 failed"
-else
-  echo "interop: $failures failed"
-  exit 1
-fi
+finish "interop"

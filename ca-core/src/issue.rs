@@ -60,25 +60,6 @@ impl IssuingAuthority {
     pub fn new(certificate: Certificate, publication: Publication) -> Result<Self> {
         publication.validate()?;
         let tbs = &certificate.tbs_certificate;
-        let bc = tbs
-            .decode_extension::<BasicConstraints>(
-                &Oid::from(const_oid::db::rfc5280::ID_CE_BASIC_CONSTRAINTS),
-                "basicConstraints",
-            )?
-            .map(|(_, bc)| bc);
-        let path_len = bc.as_ref().and_then(|bc| bc.path_len_constraint);
-        if !bc.is_some_and(|bc| bc.ca) {
-            return Err(Error::InvalidRequest(format!(
-                "{} is not a CA certificate",
-                certificate.subject_text()
-            )));
-        }
-        let ski = subject_key_identifier(&certificate)?.ok_or_else(|| {
-            Error::InvalidRequest(format!(
-                "CA certificate {} has no subjectKeyIdentifier",
-                certificate.subject_text()
-            ))
-        })?;
         let algorithm = match classify_public_key(&tbs.subject_public_key_info)? {
             PublicKeyKind::EcP256 => KeyAlgorithm::EcdsaP256,
             PublicKeyKind::EcP384 => KeyAlgorithm::EcdsaP384,
@@ -98,15 +79,11 @@ impl IssuingAuthority {
                 )))
             }
         };
-        Ok(Self {
-            certificate,
-            ski,
-            scope,
-            algorithm,
-            path_len,
-            publication,
-            family: ProfileFamily::Tsca,
-        })
+        let mut ca = Self::new_unscoped(certificate)?;
+        ca.algorithm = algorithm;
+        ca.scope = scope;
+        ca.publication = publication;
+        Ok(ca)
     }
 
     /// A CA of a SHAKEN trust domain. Its certificate carries no numbering extension, so its
@@ -520,6 +497,33 @@ pub fn prepare(
     })
 }
 
+/// subjectKeyIdentifier, and authorityKeyIdentifier when there is an issuer (below a root);
+/// both families write them the same way, with their own key identifier method.
+pub(crate) fn key_identifier_extensions(
+    subject_ski: &[u8],
+    issuer_ski: Option<&[u8]>,
+) -> Result<Vec<Extension>> {
+    use const_oid::db::rfc5280 as r;
+    let octets = |b: &[u8]| OctetString::new(b).map_err(Error::encode("key identifier"));
+    let mut out = vec![Extension::new(
+        r::ID_CE_SUBJECT_KEY_IDENTIFIER,
+        false,
+        &SubjectKeyIdentifier(octets(subject_ski)?),
+    )?];
+    if let Some(ski) = issuer_ski {
+        out.push(Extension::new(
+            r::ID_CE_AUTHORITY_KEY_IDENTIFIER,
+            false,
+            &AuthorityKeyIdentifier {
+                key_identifier: Some(octets(ski)?),
+                authority_cert_issuer: None,
+                authority_cert_serial_number: None,
+            },
+        )?);
+    }
+    Ok(out)
+}
+
 fn build_extensions(
     profile: Profile,
     subject_key: &SubjectPublicKeyInfoOwned,
@@ -529,7 +533,6 @@ fn build_extensions(
 ) -> Result<Vec<Extension>> {
     use const_oid::db::rfc5280 as r;
     use const_oid::db::rfc5912 as r2;
-    let octets = |b: &[u8]| OctetString::new(b).map_err(Error::encode("key identifier"));
     let ia5 = |s: &str| Ia5String::new(s).map_err(Error::encode("URL"));
     let mut out = Vec::new();
 
@@ -555,22 +558,10 @@ fn build_extensions(
         )?);
         out.push(Extension::new(ext::ID_PKIX_OCSP_NOCHECK, false, &Null)?);
     }
-    out.push(Extension::new(
-        r::ID_CE_SUBJECT_KEY_IDENTIFIER,
-        false,
-        &SubjectKeyIdentifier(octets(&key_identifier(subject_key))?),
+    out.extend(key_identifier_extensions(
+        &key_identifier(subject_key),
+        issuer_ski,
     )?);
-    if let Some(ski) = issuer_ski {
-        out.push(Extension::new(
-            r::ID_CE_AUTHORITY_KEY_IDENTIFIER,
-            false,
-            &AuthorityKeyIdentifier {
-                key_identifier: Some(octets(ski)?),
-                authority_cert_issuer: None,
-                authority_cert_serial_number: None,
-            },
-        )?);
-    }
     if let Some(url) = &publication.crl_url {
         out.push(Extension::new(
             r::ID_CE_CRL_DISTRIBUTION_POINTS,

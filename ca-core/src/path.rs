@@ -347,7 +347,8 @@ mod tests {
         }
     }
 
-    fn pki() -> Pki {
+    /// A root: its key and its issuing view.
+    fn root() -> (SoftwareKey, IssuingAuthority) {
         let root_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
         let root_cert = issue(
             &request(Profile::Root, &root_key, None),
@@ -358,6 +359,11 @@ mod tests {
         .unwrap();
         let root =
             IssuingAuthority::new(root_cert.certificate().clone(), Publication::default()).unwrap();
+        (root_key, root)
+    }
+
+    fn pki() -> Pki {
+        let (root_key, root) = root();
         let regional_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
         let regional_cert = issue(
             &request(
@@ -649,16 +655,7 @@ mod tests {
 
     #[test]
     fn rfc8226_numbers_with_hash_and_star_validate_and_match_only_themselves() {
-        let root_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
-        let root_cert = issue(
-            &request(Profile::Root, &root_key, None),
-            Issuer::SelfSigned,
-            &root_key,
-            &mut OsRng,
-        )
-        .unwrap();
-        let root =
-            IssuingAuthority::new(root_cert.certificate().clone(), Publication::default()).unwrap();
+        let (root_key, root) = root();
         let ca_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
         let ca_scope = ["prefix:33", "number:*67", "range:#30+5", "spc:*"];
         let ca_cert = issue(
@@ -681,7 +678,7 @@ mod tests {
         .unwrap();
         let path = verify_path(
             &[op.certificate().clone(), ca_cert.certificate().clone()],
-            &[root_cert.certificate().clone()],
+            &[root.certificate().clone()],
             t0() + days(1),
         )
         .unwrap();

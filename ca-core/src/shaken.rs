@@ -157,7 +157,6 @@ pub(crate) fn extensions(
     scope: Option<&NumberingScope>,
 ) -> Result<Vec<Extension>> {
     use const_oid::db::rfc5280 as r;
-    let octets = |b: &[u8]| OctetString::new(b).map_err(Error::encode("key identifier"));
     let mut out = vec![
         Extension::new(
             r::ID_CE_BASIC_CONSTRAINTS,
@@ -168,23 +167,11 @@ pub(crate) fn extensions(
             },
         )?,
         Extension::new(r::ID_CE_KEY_USAGE, true, &key_usage(profile))?,
-        Extension::new(
-            r::ID_CE_SUBJECT_KEY_IDENTIFIER,
-            false,
-            &SubjectKeyIdentifier(octets(&key_identifier(subject_key))?),
-        )?,
     ];
-    if let Some(ski) = issuer_ski {
-        out.push(Extension::new(
-            r::ID_CE_AUTHORITY_KEY_IDENTIFIER,
-            false,
-            &AuthorityKeyIdentifier {
-                key_identifier: Some(octets(ski)?),
-                authority_cert_issuer: None,
-                authority_cert_serial_number: None,
-            },
-        )?);
-    }
+    out.extend(crate::issue::key_identifier_extensions(
+        &key_identifier(subject_key),
+        issuer_ski,
+    )?);
     if carries_policy(profile) {
         out.push(Extension::new(
             r::ID_CE_CERTIFICATE_POLICIES,

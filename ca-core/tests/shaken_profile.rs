@@ -54,11 +54,11 @@ fn request(
     }
 }
 
-/// A SHAKEN root and an intermediate under it, with their keys.
-fn hierarchy() -> (SoftwareKey, IssuingAuthority) {
+/// A SHAKEN root named `cn`, with its key.
+fn root(cn: &str) -> (SoftwareKey, IssuingAuthority) {
     let root_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
     let root = issue(
-        &request(Profile::Root, name("Test SHAKEN ROOT"), &root_key, &[]),
+        &request(Profile::Root, name(cn), &root_key, &[]),
         Issuer::SelfSigned,
         &root_key,
         &mut OsRng,
@@ -70,6 +70,12 @@ fn hierarchy() -> (SoftwareKey, IssuingAuthority) {
         ScopeConstraint::Unconstrained,
     )
     .unwrap();
+    (root_key, root)
+}
+
+/// An intermediate under a SHAKEN root, with its key.
+fn hierarchy() -> (SoftwareKey, IssuingAuthority) {
+    let (root_key, root) = root("Test SHAKEN ROOT");
     let ca_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
     let ca = issue(
         &request(
@@ -227,20 +233,7 @@ fn families_do_not_mix_and_the_policy_and_url_are_checked() {
 #[test]
 fn the_indirect_crl_names_each_entrys_issuer_and_says_it_is_indirect() {
     let (ca_key, ca) = hierarchy();
-    let root_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
-    let root = issue(
-        &request(Profile::Root, name("Signer SHAKEN ROOT"), &root_key, &[]),
-        Issuer::SelfSigned,
-        &root_key,
-        &mut OsRng,
-    )
-    .unwrap();
-    let root = IssuingAuthority::in_domain(
-        root.certificate().clone(),
-        domain(),
-        ScopeConstraint::Unconstrained,
-    )
-    .unwrap();
+    let (root_key, root) = root("Signer SHAKEN ROOT");
     let signer_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
     let signer = issue(
         &request(

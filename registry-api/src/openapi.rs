@@ -168,11 +168,8 @@ pub fn build() -> Value {
                 // The PEM text is accepted whatever the declared type.
                 content.insert("text/plain".into(), json!({"schema": schema}));
             } else if body == "Der" {
-                // A CRL is accepted as PEM too.
-                content.insert(
-                    "application/x-pem-file".into(),
-                    json!({"schema": {"type": "string"}}),
-                );
+                // A CRL is accepted as PEM text too.
+                content.insert("text/plain".into(), json!({"schema": {"type": "string"}}));
             }
             operation.insert(
                 "requestBody".into(),

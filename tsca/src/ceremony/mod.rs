@@ -264,19 +264,37 @@ pub fn sign_subca(
             )
         }
     };
+    sign_below_root(
+        folder,
+        root_key,
+        &root,
+        order.csr_pem,
+        (order.profile, subject, Some(order.scope.clone())),
+    )
+}
+
+/// Certifies the key of `csr_pem` under the root as `profile` with `subject` and `scope`,
+/// records it in the CRL ledger and returns its PEM.
+fn sign_below_root(
+    folder: &RootFolder,
+    root_key: &SoftwareKey,
+    root: &IssuingAuthority,
+    csr_pem: &[u8],
+    (profile, subject, scope): (Profile, SubjectName, Option<NumberingScope>),
+) -> CliResult<String> {
     let mut ledger = Ledger::load(folder)?;
-    let csr = CheckedCsr::from_pem(order.csr_pem)?;
+    let csr = CheckedCsr::from_pem(csr_pem)?;
     let certificate = issue(
         &CertificateRequest {
-            profile: order.profile,
+            profile,
             family: root.family().clone(),
             subject,
             public_key: csr.public_key().clone(),
-            scope: Some(order.scope.clone()),
+            scope,
             not_before: SystemTime::now() - Duration::from_secs(60),
             validity: None,
         },
-        Issuer::Authority(&root),
+        Issuer::Authority(root),
         root_key,
         &mut OsRng,
     )?;
@@ -303,22 +321,11 @@ pub fn sign_crl_signer(
         );
     };
     let root = policy.issuing_root(root_certificate, publication_base_url)?;
-    let mut ledger = Ledger::load(folder)?;
-    let csr = CheckedCsr::from_pem(csr_pem)?;
-    let certificate = issue(
-        &CertificateRequest {
-            profile: Profile::CrlSigner,
-            family: root.family().clone(),
-            subject: crl_signer.subject()?,
-            public_key: csr.public_key().clone(),
-            scope: None,
-            not_before: SystemTime::now() - Duration::from_secs(60),
-            validity: None,
-        },
-        Issuer::Authority(&root),
+    sign_below_root(
+        folder,
         root_key,
-        &mut OsRng,
-    )?;
-    ledger.record_issued(folder, certificate.certificate())?;
-    Ok(certificate.to_pem()?)
+        &root,
+        csr_pem,
+        (Profile::CrlSigner, crl_signer.subject()?, None),
+    )
 }
