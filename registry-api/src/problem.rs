@@ -46,6 +46,9 @@ pub struct Extra {
     /// Seconds for the `Retry-After` header (409 in progress, 429, 503).
     #[serde(skip)]
     pub retry_after: Option<u64>,
+    /// Why a node is not ready (`/readyz`), a code from docs/operations.md §7.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 impl Problem {
@@ -97,12 +100,29 @@ impl Problem {
         Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
     }
 
+    /// A fresh correlation id: 8 random octets in hex.
+    pub fn correlation_id() -> String {
+        let mut id = [0u8; 8];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
+        hex::encode(id)
+    }
+
+    /// Names the correlation id of the log line that holds the cause.
+    pub fn correlated(mut self, id: String) -> Self {
+        self.extra().correlation_id = Some(id);
+        self
+    }
+
+    /// Sets the not-ready reason code.
+    pub fn reason(mut self, reason: &'static str) -> Self {
+        self.extra().reason = Some(reason);
+        self
+    }
+
     /// 500 without internals; the cause is logged under a fresh correlation id, which the
     /// answer names.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        let mut id = [0u8; 8];
-        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
-        let id = hex::encode(id);
+        let id = Self::correlation_id();
         tracing::error!(correlation_id = %id, error = %cause, "internal error");
         let mut problem = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -375,14 +375,67 @@ pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the database answers and its schema is current.
-pub(crate) async fn readyz(State(state): State<PublicState>) -> Response {
-    let reader = state.repository.reader();
-    match reader.check_ready().await {
-        Ok(()) => Json(json!({"status": "ready", "database": reader.describe()})).into_response(),
-        Err(e) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", e.to_string())
-            .into_response(),
+/// Why a node is or is not ready: the codes `/readyz` answers with (docs/operations.md §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadyReason {
+    /// Ready.
+    Ok,
+    /// The database did not answer within the probe's time, or refused.
+    DatabaseUnreachable,
+    /// The database answers, but its schema is not the one this binary expects.
+    MigrationsPending,
+}
+
+impl ReadyReason {
+    /// The code, as the body's `reason` says it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::DatabaseUnreachable => "database_unreachable",
+            Self::MigrationsPending => "migrations_pending",
+        }
     }
+
+    /// The reason for a readiness check's outcome (`None`: it did not finish in time).
+    fn of(outcome: Option<&Result<(), ca_store::StoreError>>) -> Self {
+        match outcome {
+            Some(Ok(())) => Self::Ok,
+            Some(Err(ca_store::StoreError::Migration(_))) => Self::MigrationsPending,
+            Some(Err(_)) | None => Self::DatabaseUnreachable,
+        }
+    }
+}
+
+/// How long `/readyz` waits for the database: probes time out at 1 s by default, and a slow
+/// answer must still be an answer.
+const READY_WAIT: Duration = Duration::from_millis(800);
+
+/// `GET /readyz`: the database answers within [`READY_WAIT`] and its schema is current. The
+/// answer is a reason code and nothing internal; the detail goes to the log under the
+/// correlation id the answer names.
+pub(crate) async fn readyz(State(state): State<PublicState>) -> Response {
+    let outcome = tokio::time::timeout(READY_WAIT, state.repository.reader().check_ready())
+        .await
+        .ok();
+    let reason = ReadyReason::of(outcome.as_ref());
+    if reason == ReadyReason::Ok {
+        return Json(json!({"status": "ready", "reason": reason.code()})).into_response();
+    }
+    let id = Problem::correlation_id();
+    let detail = match &outcome {
+        Some(Err(e)) => e.to_string(),
+        _ => format!("no answer within {} ms", READY_WAIT.as_millis()),
+    };
+    tracing::warn!(correlation_id = %id, reason = reason.code(), %detail, "not ready");
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not-ready",
+        format!("not ready: {}", reason.code()),
+    )
+    .reason(reason.code())
+    .correlated(id)
+    .retry_after(5)
+    .into_response()
 }
 
 /// Unknown paths.
@@ -397,4 +450,19 @@ pub(crate) async fn method_not_allowed(method: axum::http::Method) -> Problem {
         "method-not-allowed",
         format!("{method} is not allowed here; the API is described at /v1/openapi.json"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReadyReason;
+    use ca_store::StoreError;
+
+    #[test]
+    fn ready_reasons_name_the_cause() {
+        assert_eq!(ReadyReason::of(Some(&Ok(()))), ReadyReason::Ok);
+        let behind = Err(StoreError::Migration("schema 2, code 3".into()));
+        assert_eq!(ReadyReason::of(Some(&behind)), ReadyReason::MigrationsPending);
+        assert_eq!(ReadyReason::of(None), ReadyReason::DatabaseUnreachable);
+        assert_eq!(ReadyReason::MigrationsPending.code(), "migrations_pending");
+    }
 }

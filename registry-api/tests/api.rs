@@ -414,8 +414,13 @@ async fn the_whole_registry_story() {
         // Trust anchors and ops.
         let (_, anchors) = h.call("GET", "/v1/trust-anchors", None, None).await;
         assert_eq!(anchors["trust_anchors"].as_array().unwrap().len(), 1);
-        let (status, _) = h.call("GET", "/readyz", None, None).await;
+        let (status, ready) = h.call("GET", "/readyz", None, None).await;
         assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            ready,
+            json!({"status": "ready", "reason": "ok"}),
+            "a code, nothing internal"
+        );
         let (status, metrics, _) = h.raw("GET", "/metrics", None, None, &[]).await;
         assert_eq!(status, StatusCode::OK);
         assert!(String::from_utf8_lossy(&metrics).contains("tsca_certificates_revoked_total"));
@@ -824,4 +829,29 @@ async fn assert_conditional(h: &Harness, path: &str) {
             assert_eq!(again, body, "{path}");
         }
     }
+}
+
+/// With the database gone, `/readyz` answers at once with a reason code and a correlation id,
+/// and nothing internal (no database path, no driver error text).
+#[tokio::test]
+async fn readyz_says_why_without_internals() {
+    let h = harness(TestDatabase::sqlite()).await;
+    h.state.engine.close().await;
+    let started = std::time::Instant::now();
+    let (status, body, headers) = h.raw("GET", "/readyz", None, None, &[]).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "answered within 1 s"
+    );
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert!(headers.contains_key("retry-after"));
+    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(problem["reason"], "database_unreachable");
+    assert_eq!(problem["correlation_id"].as_str().unwrap().len(), 16);
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        !text.contains("sqlite") && !text.contains("closed"),
+        "{text}"
+    );
 }
