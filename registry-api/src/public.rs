@@ -461,7 +461,10 @@ mod tests {
     fn ready_reasons_name_the_cause() {
         assert_eq!(ReadyReason::of(Some(&Ok(()))), ReadyReason::Ok);
         let behind = Err(StoreError::Migration("schema 2, code 3".into()));
-        assert_eq!(ReadyReason::of(Some(&behind)), ReadyReason::MigrationsPending);
+        assert_eq!(
+            ReadyReason::of(Some(&behind)),
+            ReadyReason::MigrationsPending
+        );
         assert_eq!(ReadyReason::of(None), ReadyReason::DatabaseUnreachable);
         assert_eq!(ReadyReason::MigrationsPending.code(), "migrations_pending");
     }

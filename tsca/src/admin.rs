@@ -88,7 +88,10 @@ pub enum AdminCommand {
         /// Certificate common name.
         #[arg(long)]
         common_name: String,
-        /// Country.
+        /// Organization (a CA certificate needs O and C).
+        #[arg(long)]
+        organization: Option<String>,
+        /// Country (ISO 3166 alpha-2).
         #[arg(long)]
         country: Option<String>,
         /// Approve enrolments within scope automatically.
@@ -194,6 +197,7 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> CliResult<()
             parent,
             scope,
             common_name,
+            organization,
             country,
             auto_approve,
         } => (
@@ -201,7 +205,8 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> CliResult<()
             "/v1/authorities".into(),
             Some(
                 json!({"name": name, "tier": tier, "parent_id": parent, "scope": scope,
-                "subject": {"common_name": common_name, "country": country}, "auto_approve": auto_approve}),
+                "subject": {"common_name": common_name, "organization": organization, "country": country},
+                "auto_approve": auto_approve}),
             ),
         ),
         AdminCommand::InstallCertificate { authority, file } => {
@@ -329,16 +334,27 @@ async fn request(connection: &Connection, method: &str, path: &str, body: Body) 
             .header("content-type", "application/pkix-crl")
             .body(der),
     };
-    let response = request
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach {url}: {e}"))?;
+    let response = request.send().await.map_err(|e| {
+        // reqwest's message is the outermost error; the TLS cause is further down.
+        let mut cause = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(inner) = source {
+            cause = format!("{cause}: {inner}");
+            source = inner.source();
+        }
+        let hint = if cause.contains("certificate") || cause.contains("UnknownIssuer") {
+            " (the registry's TLS certificate is not trusted: give --cacert with it or its CA, \
+             e.g. --cacert tsca-data/tls/registry.pem for the quickstart)"
+        } else {
+            ""
+        };
+        format!("cannot reach {url}: {cause}{hint}")
+    })?;
     let status = response.status();
     let text = response.text().await?;
     let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
     if status.is_success() {
-        println!("{}", serde_json::to_string_pretty(&value)?);
-        Ok(())
+        print_quietly(&serde_json::to_string_pretty(&value)?)
     } else {
         let detail = value.get("detail").and_then(Value::as_str).unwrap_or("");
         let field = value
@@ -347,5 +363,16 @@ async fn request(connection: &Connection, method: &str, path: &str, body: Body) 
             .map(|f| format!(" (field {f})"))
             .unwrap_or_default();
         Err(format!("{status}: {detail}{field}").into())
+    }
+}
+
+/// Prints a result on stdout; a reader that went away (`tsca admin … | head`) ends the
+/// command quietly instead of a panic.
+fn print_quietly(text: &str) -> CliResult<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
 }

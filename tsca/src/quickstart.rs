@@ -434,19 +434,44 @@ async fn build(paths: &Paths, engine: &Engine, publication: SocketAddr) -> CliRe
     // TLS for the registry.
     eprintln!("[6/6] TLS certificate for 127.0.0.1 and localhost");
     std::fs::create_dir_all(paths.tls(""))?;
-    let tls =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
-    std::fs::write(paths.tls("registry.pem"), tls.cert.pem())?;
-    write_private(
-        &paths.tls("registry-key.pem"),
-        tls.key_pair.serialize_pem().as_bytes(),
-    )?;
+    let (cert, key) = quickstart_tls()?;
+    std::fs::write(paths.tls("registry.pem"), cert)?;
+    write_private(&paths.tls("registry-key.pem"), key.as_bytes())?;
 
     Ok(State {
         operator_fingerprint: fingerprint,
         operator_id: operator.id,
         national_id: national.id,
     })
+}
+
+/// The quickstart's self-signed TLS certificate: named for the host it serves (127.0.0.1 and
+/// localhost), valid from yesterday for two years. Returns the certificate and key PEMs.
+fn quickstart_tls() -> CliResult<(String, String)> {
+    let mut params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "tsca quickstart 127.0.0.1");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "tsca quickstart");
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let yesterday = today.yesterday()?;
+    let (year, month, day) = (
+        i32::from(yesterday.year()),
+        yesterday.month(),
+        yesterday.day(),
+    );
+    let as_u8 = |v: i8| u8::try_from(v).map_err(|_| "a date out of range");
+    params.not_before = rcgen::date_time_ymd(year, as_u8(month)?, as_u8(day)?);
+    params.not_after = rcgen::date_time_ymd(year + 2, as_u8(month)?, as_u8(day)?.min(28));
+    let key = rcgen::KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    Ok((cert.pem(), key.serialize_pem()))
 }
 
 fn print_welcome(paths: &Paths, state: &State, addresses: Addresses) -> CliResult<()> {
@@ -479,6 +504,9 @@ Try it (paste as is):
   for ca in root europe france; do curl -s http://{publication}/crl/$ca.crl | openssl crl -inform DER; done > crls.pem
   openssl verify -crl_check_all -CAfile {d}/offline-root/root.pem -untrusted {d}/example-operator/chain.pem -CRLfile crls.pem {d}/example-operator/certificate.pem
   openssl ocsp -issuer {d}/example-operator/issuer.pem -cert {d}/example-operator/certificate.pem -url http://{publication}/ocsp -CAfile {d}/offline-root/root.pem -verify_other {d}/example-operator/chain.pem
+
+Last, and irreversible: revoke the example certificate (the commands above then answer
+"revoked"; remove {d} and run again for a fresh example):
   curl --cacert {d}/tls/registry.pem -H 'Authorization: Bearer {operator}' -H 'Content-Type: application/json' -d '{{"reason":"keyCompromise"}}' https://{registry}/v1/certificates/{fp}/revoke
 
 Ctrl-C stops it; run the same command again to continue with the same data.

@@ -381,6 +381,73 @@ fn quickstart_commands_work_verbatim() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // A national CA from the command line: it needs an organization and a country.
+    let out = admin(&[
+        "create-authority",
+        "--name",
+        "germany",
+        "--tier",
+        "national",
+        "--parent",
+        "2",
+        "--scope",
+        "prefix:49",
+        "--scope",
+        "spc:*",
+        "--common-name",
+        "Quickstart National CA Germany",
+        "--organization",
+        "Quickstart Regulator DE",
+        "--country",
+        "DE",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let germany: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(germany["status"], "active", "{germany}");
+    // A reader that goes away ends the command quietly.
+    let (_, piped) = shell(&format!(
+        "{} admin --registry https://127.0.0.1:{registry} --cacert {} --token-file {} authorities | head -c 5 >/dev/null; echo \"status ${{PIPESTATUS[0]}}\"",
+        env!("CARGO_BIN_EXE_tsca"),
+        data.join("tls/registry.pem").display(),
+        token_file.display()
+    ));
+    assert!(
+        piped.contains("status 0") && !piped.contains("panicked"),
+        "{piped}"
+    );
+    // Without --cacert, the TLS failure says what to do.
+    let out = Command::new(env!("CARGO_BIN_EXE_tsca"))
+        .args([
+            "admin",
+            "--registry",
+            &format!("https://127.0.0.1:{registry}"),
+            "--token-file",
+        ])
+        .arg(&token_file)
+        .arg("authorities")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("--cacert"), "{said}");
+    // The quickstart's TLS certificate names its host and is valid for two years, not forever.
+    let (_, cert) = shell(&format!(
+        "openssl x509 -in {} -noout -subject -enddate",
+        data.join("tls/registry.pem").display()
+    ));
+    assert!(cert.contains("tsca quickstart 127.0.0.1"), "{cert}");
+    let year: i32 = cert
+        .lines()
+        .find_map(|l| l.strip_prefix("notAfter="))
+        .and_then(|d| d.split_whitespace().nth(3))
+        .and_then(|y| y.parse().ok())
+        .unwrap();
+    let this_year = i32::from(jiff::Zoned::now().year());
+    assert!((this_year + 1..=this_year + 2).contains(&year), "{cert}");
+
     // Revoke with the printed command, then OCSP says revoked (from the responder's cache,
     // updated by the revocation event).
     let revoke = printed
