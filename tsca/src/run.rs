@@ -123,8 +123,25 @@ pub async fn serve(node: Node, plan: Plan) -> CliResult<()> {
                 plan.registry_config.chain_url_base.clone(),
             ),
         };
-        let app =
+        let mut app =
             publication_router(public, plan.registry_config.max_body_bytes).merge(ocsp.router());
+        if registry_state.is_none() {
+            // An OCSP-only node has no registry port: its metrics are served here (a CA node
+            // serves them, the responder's included, on the registry port).
+            let metrics = ocsp.metrics();
+            app = app.route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let text = metrics.render_prometheus();
+                    async move {
+                        (
+                            [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                            text,
+                        )
+                    }
+                }),
+            );
+        }
         servers.push((
             Listener::Plain(publication.plain),
             app.clone(),

@@ -139,6 +139,10 @@ fn serve_from_a_config_file_then_stop_on_sigterm() {
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
     let ocsp = get(publication, "/ocsp/not-base64!").unwrap();
     assert!(ocsp.contains("application/ocsp-response"), "{ocsp}");
+    // Its metrics, on its only port.
+    let metrics = get(publication, "/metrics").unwrap();
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(metrics.contains("tsca_ocsp_requests_total"), "{metrics}");
     stop(child);
 }
 
