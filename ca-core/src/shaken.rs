@@ -172,6 +172,22 @@ pub(crate) fn extensions(
         &key_identifier(subject_key),
         issuer_ski,
     )?);
+    if profile == Profile::OcspResponder {
+        // A CA's delegated responder (RFC 6960 §4.2.2.2): not a SHAKEN certificate, but the
+        // responder still answers for the domain's certificates.
+        out.push(Extension::new(
+            r::ID_CE_EXT_KEY_USAGE,
+            false,
+            &x509_cert::ext::pkix::ExtendedKeyUsage(vec![
+                const_oid::db::rfc5912::ID_KP_OCSP_SIGNING,
+            ]),
+        )?);
+        out.push(Extension::new(
+            ext::ID_PKIX_OCSP_NOCHECK,
+            false,
+            &der::asn1::Null,
+        )?);
+    }
     if carries_policy(profile) {
         out.push(Extension::new(
             r::ID_CE_CERTIFICATE_POLICIES,
@@ -244,14 +260,16 @@ pub(crate) fn lint(
             .map(|atv| attribute_text(&atv.value))
     };
     use const_oid::db::rfc4519 as n;
-    if attribute(n::C).is_none() || attribute(n::O).is_none() {
+    let cn = attribute(n::CN).unwrap_or_default();
+    // The subject rules are the SHAKEN certificates'; a delegated OCSP responder is not one.
+    let named = profile != Profile::OcspResponder;
+    if named && (attribute(n::C).is_none() || attribute(n::O).is_none()) {
         fail("a SHAKEN subject has countryName and organizationName".into());
     }
-    if attribute(const_oid::db::rfc4519::SERIAL_NUMBER).is_none() {
+    if named && attribute(const_oid::db::rfc4519::SERIAL_NUMBER).is_none() {
         fail("a SHAKEN subject has a serialNumber naming it in the registry".into());
     }
-    let cn = attribute(n::CN).unwrap_or_default();
-    if !cn.contains("SHAKEN") {
+    if named && !cn.contains("SHAKEN") {
         fail(format!(
             "a SHAKEN commonName contains \"SHAKEN\" (is {cn:?})"
         ));

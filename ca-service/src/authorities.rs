@@ -7,13 +7,12 @@ use std::time::SystemTime;
 
 use ca_core::csr::build_csr;
 use ca_core::ext::certificate_scope;
-use ca_core::keys::KeyAlgorithm;
 use ca_core::numbering::{NumberingScope, ScopeConstraint};
 use ca_core::profile::{Profile, SubjectName};
 use ca_core::x509::Certificate;
 use ca_store::{
-    ApprovalPolicy, Authority, AuthorityId, AuthorityStatus, CertifiedSubject, KeyPurpose,
-    NewAuthority, Tier, WriteTx,
+    ApprovalPolicy, Authority, AuthorityFamily, AuthorityId, AuthorityStatus, CertifiedSubject,
+    KeyPurpose, NewAuthority, Tier, WriteTx,
 };
 use serde_json::json;
 
@@ -119,13 +118,26 @@ async fn check_name_free(tx: &mut WriteTx, name: &str) -> ServiceResult<()> {
 }
 
 impl Engine {
-    /// Records a root whose key is kept offline: only its self-signed certificate enters the
-    /// database. The ceremony signs it with the offline key beforehand.
+    /// Records a tsca-family root whose key is kept offline (see [`Engine::register_root_in`]).
     pub async fn register_root(
         &self,
         who: &Principal,
         name: &str,
         certificate_der: &[u8],
+    ) -> ServiceResult<Authority> {
+        self.register_root_in(who, name, certificate_der, AuthorityFamily::Tsca)
+            .await
+    }
+
+    /// Records a root whose key is kept offline: only its self-signed certificate enters the
+    /// database, with the profile family its ceremony chose (every authority below copies
+    /// it). The ceremony signs it with the offline key beforehand.
+    pub async fn register_root_in(
+        &self,
+        who: &Principal,
+        name: &str,
+        certificate_der: &[u8],
+        family: AuthorityFamily,
     ) -> ServiceResult<Authority> {
         if !who.is_root() {
             return Err(ServiceError::forbidden(
@@ -136,7 +148,7 @@ impl Engine {
         check_self_signed(certificate_der)?;
         let mut tx = self.begin_write(self.now()).await?;
         check_name_free(&mut tx, name).await?;
-        let root = insert_root(&mut tx, name, certificate_der, who).await?;
+        let root = insert_root(&mut tx, name, certificate_der, family, who).await?;
         tx.commit().await?;
         Ok(root)
     }
@@ -148,6 +160,7 @@ impl Engine {
         who: &Principal,
         name: &str,
         certificate_der: &[u8],
+        family: AuthorityFamily,
     ) -> ServiceResult<(Authority, IssuedToken)> {
         if !matches!(who, Principal::Local { .. }) {
             return Err(ServiceError::forbidden(
@@ -158,7 +171,7 @@ impl Engine {
         check_self_signed(certificate_der)?;
         let mut tx = self.begin_write(self.now()).await?;
         check_name_free(&mut tx, name).await?;
-        let root = insert_root(&mut tx, name, certificate_der, who).await?;
+        let root = insert_root(&mut tx, name, certificate_der, family, who).await?;
         let secret = TokenSecret::generate(self.entropy());
         let token = tx
             .insert_token(
@@ -207,6 +220,13 @@ impl Engine {
         )
         .map_err(|e| ServiceError::invalid("subject", e))?;
         let parent = self.reader().authority(request.parent_id).await?;
+        // A SHAKEN CA names itself in the registry (serialNumber = its name).
+        let subject = match parent.family {
+            AuthorityFamily::Tsca => subject,
+            AuthorityFamily::Shaken { .. } => subject
+                .with_serial_number(&request.name)
+                .map_err(|e| ServiceError::invalid("name", e))?,
+        };
         self.check_parent(&parent, &scope)?;
         let profile = match request.tier {
             Tier::National => Profile::NationalCa,
@@ -219,7 +239,10 @@ impl Engine {
         // Key generation is slow (PBKDF2): before the transaction, which holds the audit head.
         let generated = self
             .keys()
-            .generate(KeyAlgorithm::EcdsaP384, KeyPurpose::Ca)
+            .generate(
+                crate::issuance::profile_key(profile, &parent.family),
+                KeyPurpose::Ca,
+            )
             .await?;
         let parent_online = parent.is_online() && parent.status == AuthorityStatus::Active;
         // The parent's responder pre-signs the new CA certificate's first response; it may
@@ -265,6 +288,7 @@ impl Engine {
                     key_id: Some(key_id),
                     csr_der: csr.clone(),
                     certificate_der: None,
+                    family: parent.family.clone(),
                 },
                 &actor,
             )
@@ -352,8 +376,15 @@ impl Engine {
         if let Err(e) = self.ensure_responder(id).await {
             tracing::warn!(authority = %id, error = %e, "no responder yet for the new CA; maintenance retries");
         }
-        if let Err(e) = self.publish_crl(id).await {
-            tracing::warn!(authority = %id, error = %e, "no CRL yet for the new CA; maintenance retries");
+        let shaken = self
+            .reader()
+            .authority(id)
+            .await
+            .is_ok_and(|a| a.family != AuthorityFamily::Tsca);
+        if !shaken {
+            if let Err(e) = self.publish_crl(id).await {
+                tracing::warn!(authority = %id, error = %e, "no CRL yet for the new CA; maintenance retries");
+            }
         }
     }
 
@@ -421,7 +452,9 @@ impl Engine {
         let cert_scope = certificate_scope(&cert)
             .map_err(|e| ServiceError::invalid("body", e))?
             .unwrap_or_default();
-        if ScopeConstraint::Within(cert_scope.clone()) != authority.scope {
+        // A SHAKEN CA certificate carries no numbering extension: its scope is the registry's.
+        let scope_in_certificate = authority.family == AuthorityFamily::Tsca;
+        if scope_in_certificate && ScopeConstraint::Within(cert_scope.clone()) != authority.scope {
             return Err(ServiceError::refused_field(
                 Rule::CertificateDoesNotMatch,
                 "body",
@@ -470,6 +503,7 @@ async fn insert_root(
     tx: &mut WriteTx,
     name: &str,
     der: &[u8],
+    family: AuthorityFamily,
     who: &Principal,
 ) -> ServiceResult<Authority> {
     Ok(tx
@@ -484,6 +518,7 @@ async fn insert_root(
                 key_id: None,
                 csr_der: None,
                 certificate_der: Some(der.to_vec()),
+                family,
             },
             &who.actor(),
         )

@@ -8,10 +8,11 @@ use std::time::Duration;
 use ca_core::ident::Fingerprint;
 use ca_core::issue::IssuingAuthority;
 use ca_core::profile::Publication;
+use ca_core::shaken::ShakenDomain;
 use ca_core::x509::Certificate;
 use ca_store::{
-    Authority, AuthorityId, AuthorityStatus, CertificateId, InstanceId, KeyPurpose, Store,
-    StoreReader,
+    Authority, AuthorityFamily, AuthorityId, AuthorityStatus, CertificateId, InstanceId,
+    KeyPurpose, Store, StoreReader,
 };
 use jiff::Timestamp;
 
@@ -271,6 +272,48 @@ impl Engine {
         self.signing_authority(authority).await
     }
 
+    /// An authority's certificate as ca-core issues with it, in the authority's family: a
+    /// tsca CA carries its scope and publishes on its own; a SHAKEN CA takes its scope from
+    /// the registry and publishes through the domain CRL.
+    pub(crate) fn issuing_view(
+        &self,
+        authority: &Authority,
+        certificate_der: &[u8],
+    ) -> ServiceResult<IssuingAuthority> {
+        let certificate = Certificate::from_der(certificate_der)?;
+        Ok(match &authority.family {
+            AuthorityFamily::Tsca => {
+                IssuingAuthority::new(certificate, self.publication(&authority.name))?
+            }
+            AuthorityFamily::Shaken { .. } => IssuingAuthority::in_domain(
+                certificate,
+                self.shaken_domain(&authority.family)?,
+                authority.scope.clone(),
+            )?,
+        })
+    }
+
+    /// The SHAKEN trust domain of a SHAKEN-family authority: its policy, the domain CRL at
+    /// this service's publication point, and the domain CRL signer's name.
+    pub(crate) fn shaken_domain(&self, family: &AuthorityFamily) -> ServiceResult<ShakenDomain> {
+        let AuthorityFamily::Shaken {
+            policy,
+            crl_issuer_der,
+        } = family
+        else {
+            return Err(ServiceError::internal(
+                "a tsca-family authority has no SHAKEN domain",
+            ));
+        };
+        let issuer = <x509_cert::name::Name as der::Decode>::from_der(crl_issuer_der)
+            .map_err(ServiceError::internal)?;
+        Ok(ShakenDomain::new(
+            policy,
+            &format!("{}/crl/domain.crl", self.config().public_base_url),
+            issuer,
+        )?)
+    }
+
     /// An authority's certificate and key for signing its CRLs: retired authorities too, as
     /// their certificates stay out there until they expire.
     pub(crate) async fn signing_authority(
@@ -301,11 +344,7 @@ impl Engine {
         let issuing = match cached {
             Some(issuing) => issuing,
             None => {
-                let cert = Certificate::from_der(der)?;
-                let issuing = Arc::new(IssuingAuthority::new(
-                    cert,
-                    self.publication(&authority.name),
-                )?);
+                let issuing = Arc::new(self.issuing_view(authority, der)?);
                 self.inner
                     .issuing
                     .lock()

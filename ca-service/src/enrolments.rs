@@ -21,9 +21,9 @@ use ca_core::ident::KeyFingerprint;
 use ca_core::numbering::{NumberingResource, NumberingScope, ServiceProviderCode};
 use ca_core::profile::{Profile, SubjectName};
 use ca_store::{
-    Actor, ApprovalPolicy, CertificateRecord, CertifiedSubject, Enrolment, EnrolmentDecision,
-    EnrolmentId, EnrolmentStatus, Holdings, NewEnrolment, Operator, OperatorId, OperatorStatus,
-    WriteTx,
+    Actor, ApprovalPolicy, AuthorityFamily, CertificateRecord, CertifiedSubject, Enrolment,
+    EnrolmentDecision, EnrolmentId, EnrolmentStatus, Holdings, NewEnrolment, Operator, OperatorId,
+    OperatorStatus, WriteTx,
 };
 use jiff::Timestamp;
 use serde_json::json;
@@ -76,18 +76,54 @@ fn operator_profile(text: Option<&str>) -> ServiceResult<Profile> {
 }
 
 /// The subject of an operator's certificate: CN "name SPC code" (the first SPC it
-/// certifies), O name, C country.
-fn operator_subject(operator: &Operator, scope: &NumberingScope) -> ServiceResult<SubjectName> {
+/// certifies), O name, C country; in the SHAKEN family CN "name SHAKEN code" and the
+/// operator's registry identifier as serialNumber (docs/profiles.md).
+fn operator_subject(
+    operator: &Operator,
+    scope: &NumberingScope,
+    family: &AuthorityFamily,
+) -> ServiceResult<SubjectName> {
+    let (label, shaken) = match family {
+        AuthorityFamily::Tsca => ("SPC", false),
+        AuthorityFamily::Shaken { .. } => ("SHAKEN", true),
+    };
     let common_name = match service_provider_codes(scope).next() {
-        Some(spc) => format!("{} SPC {}", operator.name, spc.as_str()),
+        Some(spc) => {
+            // The code is kept whole: only the name is shortened to fit 64 characters.
+            let tail = format!(" {label} {}", spc.as_str());
+            let room = 64usize.saturating_sub(tail.chars().count());
+            format!("{}{tail}", truncate(&operator.name, room))
+        }
         None => operator.name.clone(),
     };
-    SubjectName::new(
+    let subject = SubjectName::new(
         truncate(&common_name, 64),
         Some(truncate(&operator.name, 64)),
         Some(operator.country.as_str()),
     )
-    .map_err(ServiceError::internal)
+    .map_err(ServiceError::internal)?;
+    if shaken {
+        return subject
+            .with_serial_number(&format!("operator-{}", operator.id))
+            .map_err(ServiceError::internal);
+    }
+    Ok(subject)
+}
+
+/// A SHAKEN end entity names exactly one SPC and nothing else: SHAKEN verifiers read
+/// TNAuthList only, and ATIS-1000080 allows one SPC there.
+fn check_shaken_scope(scope: &NumberingScope) -> ServiceResult<()> {
+    ca_core::shaken::end_entity_spc(Some(scope))
+        .map(|_| ())
+        .map_err(|_| {
+            ServiceError::invalid(
+                "scope",
+                format!(
+                "a SHAKEN certificate names exactly one SPC and nothing else (asked: {scope}): \
+                 request [\"spc:CODE\"] with one of the operator's codes"
+            ),
+            )
+        })
 }
 
 fn service_provider_codes(scope: &NumberingScope) -> impl Iterator<Item = &ServiceProviderCode> {
@@ -222,12 +258,13 @@ impl Engine {
             scope,
             valid_before,
         } = certifiable;
+        let subject = operator_subject(&operator, &scope, &issuer.family)?;
         self.reserve_in(
             tx,
             &issuer,
             CertificateOrder {
                 profile: enrolment.profile,
-                subject: operator_subject(&operator, &scope)?,
+                subject,
                 public_key: csr.public_key().clone(),
                 scope: Some(scope),
                 certified: CertifiedSubject::Operator(operator.id),
@@ -485,6 +522,9 @@ async fn may_certify(
     }
     let holdings = tx.holdings(operator_id).await?;
     let scope = with_service_provider_codes(&holdings, &operator, scope, now)?;
+    if tx.authority(operator.authority_id).await?.family != AuthorityFamily::Tsca {
+        check_shaken_scope(&scope)?;
+    }
     let valid_before = coverage::require(&holdings, &scope, now)?;
     key_policy::check(
         tx,

@@ -20,8 +20,8 @@ use ca_core::numbering::{NumberingScope, ScopeConstraint};
 use ca_core::ocsp::CertStatusAnswer;
 use ca_core::profile::{Profile, SubjectName};
 use ca_store::{
-    Actor, Authority, AuthorityId, CertificateId, CertificateRecord, CertifiedSubject, EnrolmentId,
-    Reservation, WriteTx,
+    Actor, Authority, AuthorityFamily, AuthorityId, CertificateId, CertificateRecord,
+    CertifiedSubject, EnrolmentId, Reservation, WriteTx,
 };
 use jiff::Timestamp;
 use spki::SubjectPublicKeyInfoOwned;
@@ -131,15 +131,12 @@ impl Engine {
                 format!("authority {} has no certificate yet", issuer.name),
             )
         })?;
-        let issuing = ca_core::issue::IssuingAuthority::new(
-            ca_core::x509::Certificate::from_der(der)?,
-            self.publication(&issuer.name),
-        )?;
-        let throwaway = ca_core::keys::SoftwareKey::generate(profile_key(profile))?;
+        let issuing = self.issuing_view(issuer, der)?;
+        let throwaway = ca_core::keys::SoftwareKey::generate(profile_key(profile, &issuer.family))?;
         prepare(
             &CertificateRequest {
                 profile,
-                family: ca_core::profile::ProfileFamily::Tsca,
+                family: issuing.family().clone(),
                 subject: subject.clone(),
                 public_key: ca_core::keys::Signer::public_key(&throwaway).clone(),
                 scope: Some(scope.clone()),
@@ -172,7 +169,7 @@ impl Engine {
             .to_system_time();
         let request = CertificateRequest {
             profile: order.profile,
-            family: ca_core::profile::ProfileFamily::Tsca,
+            family: issuing.family().clone(),
             subject: order.subject.clone(),
             public_key: order.public_key.clone(),
             scope: order.scope.clone(),
@@ -342,9 +339,14 @@ impl Engine {
 }
 
 /// The key a CA profile is generated with.
-fn profile_key(profile: Profile) -> ca_core::keys::KeyAlgorithm {
-    match profile {
-        Profile::Root | Profile::RegionalCa | Profile::NationalCa => {
+/// The key a CA of `profile` gets in `family`: P-384 for tsca CAs, P-256 for everything in
+/// the SHAKEN family and for end entities and responders.
+pub(crate) fn profile_key(
+    profile: Profile,
+    family: &AuthorityFamily,
+) -> ca_core::keys::KeyAlgorithm {
+    match (profile, family) {
+        (Profile::Root | Profile::RegionalCa | Profile::NationalCa, AuthorityFamily::Tsca) => {
             ca_core::keys::KeyAlgorithm::EcdsaP384
         }
         _ => ca_core::keys::KeyAlgorithm::EcdsaP256,

@@ -15,7 +15,8 @@ use ca_core::ident::Fingerprint;
 use ca_core::ocsp::CertStatusAnswer;
 use ca_core::revocation::RevocationReason;
 use ca_store::{
-    Actor, AuthorityId, CertificateRecord, CertifiedSubject, CrlRecord, OperatorId, WriteTx,
+    Actor, AuthorityFamily, AuthorityId, CertificateRecord, CertifiedSubject, CrlRecord,
+    OperatorId, WriteTx,
 };
 use jiff::Timestamp;
 use serde_json::json;
@@ -203,6 +204,14 @@ impl Engine {
     pub(crate) async fn publish_crls(&self, issuers: impl IntoIterator<Item = AuthorityId>) {
         let unique: HashSet<AuthorityId> = issuers.into_iter().collect();
         for issuer in unique {
+            let shaken = self
+                .reader()
+                .authority(issuer)
+                .await
+                .is_ok_and(|a| a.family != AuthorityFamily::Tsca);
+            if shaken {
+                continue;
+            }
             if let Err(e) = self.publish_crl(issuer).await {
                 tracing::warn!(issuer = %issuer, error = %e, "CRL publication failed; maintenance retries");
             }
@@ -210,11 +219,19 @@ impl Engine {
     }
 
     /// Signs and stores a new CRL of an authority held here, listing every revoked and
-    /// abandoned serial.
+    /// abandoned serial. SHAKEN-family CAs sign none (their keyUsage has no cRLSign): their
+    /// revocations go in the domain's indirect CRL (docs/profiles.md).
     pub async fn publish_crl(&self, authority_id: AuthorityId) -> ServiceResult<CrlRecord> {
         for _ in 0..5 {
             // The count first, then the entries: the CRL holds at least what it claims.
             let authority = self.reader().authority(authority_id).await?;
+            if authority.family != AuthorityFamily::Tsca {
+                return Err(ServiceError::conflict(format!(
+                    "authority {} is a SHAKEN CA: it signs no CRL of its own; its revocations \
+                     belong in the domain CRL",
+                    authority.name
+                )));
+            }
             let (issuing, key) = self.signing_authority(&authority).await?;
             let entries = self
                 .reader()

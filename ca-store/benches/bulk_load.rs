@@ -133,6 +133,7 @@ where
                 key_id: None,
                 csr_der: None,
                 certificate_der: None,
+                family: ca_store::AuthorityFamily::Tsca,
             },
             &actor,
         )
@@ -150,6 +151,7 @@ where
                 key_id: None,
                 csr_der: None,
                 certificate_der: None,
+                family: ca_store::AuthorityFamily::Tsca,
             },
             &actor,
         )

@@ -57,6 +57,21 @@ impl ApprovalPolicy {
     }
 }
 
+/// The profile family an authority issues in (docs/profiles.md): its root's.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AuthorityFamily {
+    /// tsca's own profiles.
+    #[default]
+    Tsca,
+    /// The SHAKEN profiles, in one trust domain.
+    Shaken {
+        /// The SHAKEN certificate policy OID (dotted).
+        policy: String,
+        /// The domain CRL signer's name, DER: every distribution point's cRLIssuer.
+        crl_issuer_der: Vec<u8>,
+    },
+}
+
 /// A certificate authority in the hierarchy.
 #[derive(Debug, Clone)]
 pub struct Authority {
@@ -86,6 +101,8 @@ pub struct Authority {
     /// was built from, so a CRL older than the last revocation is recognised and replaced
     /// (docs/architecture.md, "Revocation").
     pub revocation_seq: i64,
+    /// The profile family it issues in.
+    pub family: AuthorityFamily,
 }
 
 impl Authority {
@@ -121,10 +138,13 @@ pub struct NewAuthority {
     pub csr_der: Option<Vec<u8>>,
     /// Certificate, when it has one already (a root).
     pub certificate_der: Option<Vec<u8>>,
+    /// The profile family (a root's choice; its descendants copy it).
+    pub family: AuthorityFamily,
 }
 
 const AUTHORITY_COLUMNS: &str = "id, name, tier, parent_id, scope, status, auto_approve, key_id, \
-     csr_der, certificate_der, created_at, revocation_seq";
+     csr_der, certificate_der, created_at, revocation_seq, profile_family, shaken_policy, \
+     shaken_crl_issuer";
 
 pub(crate) async fn fetch_authority<'e, E: sqlx::Executor<'e, Database = Any>>(
     executor: E,
@@ -154,6 +174,22 @@ fn authority_from_row(row: &AnyRow) -> Result<Authority> {
         certificate_der: row.try_get("certificate_der")?,
         created_at: get_time(row, "created_at")?,
         revocation_seq: row.try_get("revocation_seq")?,
+        family: match row.try_get::<String, _>("profile_family")?.as_str() {
+            "tsca" => AuthorityFamily::Tsca,
+            "shaken" => AuthorityFamily::Shaken {
+                policy: row
+                    .try_get::<Option<String>, _>("shaken_policy")?
+                    .ok_or_else(|| {
+                        StoreError::corrupt("shaken_policy", "NULL on a SHAKEN authority")
+                    })?,
+                crl_issuer_der: row
+                    .try_get::<Option<Vec<u8>>, _>("shaken_crl_issuer")?
+                    .ok_or_else(|| {
+                        StoreError::corrupt("shaken_crl_issuer", "NULL on a SHAKEN authority")
+                    })?,
+            },
+            other => return Err(StoreError::corrupt("profile_family", other)),
+        },
     })
 }
 
@@ -213,8 +249,8 @@ impl WriteTx {
     ) -> Result<Authority> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO authorities (name, tier, parent_id, scope, status, auto_approve, key_id, \
-             csr_der, certificate_der, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             RETURNING id",
+             csr_der, certificate_der, created_at, profile_family, shaken_policy, shaken_crl_issuer) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
         )
         .bind(&new.name)
         .bind(new.tier.as_str())
@@ -226,6 +262,18 @@ impl WriteTx {
         .bind(new.csr_der.clone())
         .bind(new.certificate_der.clone())
         .bind(self.now_column())
+        .bind(match new.family {
+            AuthorityFamily::Tsca => "tsca",
+            AuthorityFamily::Shaken { .. } => "shaken",
+        })
+        .bind(match &new.family {
+            AuthorityFamily::Shaken { policy, .. } => Some(policy.clone()),
+            AuthorityFamily::Tsca => None,
+        })
+        .bind(match &new.family {
+            AuthorityFamily::Shaken { crl_issuer_der, .. } => Some(crl_issuer_der.clone()),
+            AuthorityFamily::Tsca => None,
+        })
         .fetch_one(&mut *self.tx)
         .await?;
         self.audit(
@@ -233,8 +281,12 @@ impl WriteTx {
             "authority.created",
             &format!("authority:{id}"),
             json!({"name": new.name, "tier": new.tier, "parent_id": new.parent_id,
-                   "scope": scope_to_text(&new.scope), "status": new.status,
-                   "approval": new.approval, "key_id": new.key_id}),
+            "scope": scope_to_text(&new.scope), "status": new.status,
+            "approval": new.approval, "key_id": new.key_id,
+            "profile_family": match new.family {
+                AuthorityFamily::Tsca => "tsca",
+                AuthorityFamily::Shaken { .. } => "shaken",
+            }}),
         )
         .await?;
         self.authority(AuthorityId(id)).await

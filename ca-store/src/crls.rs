@@ -65,12 +65,14 @@ impl StoreReader {
 
     /// Online authorities whose latest CRL is missing, misses a revocation, or is past half
     /// its validity at `at`: the CRLs to publish now. Retired authorities included: their
-    /// certificates stay out there until they expire, so their CRLs must stay fresh.
+    /// certificates stay out there until they expire, so their CRLs must stay fresh. SHAKEN
+    /// CAs sign no CRLs of their own.
     pub async fn authorities_needing_crl(&self, at: Timestamp) -> Result<Vec<AuthorityId>> {
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT a.id FROM authorities a LEFT JOIN crls c ON c.authority_id = a.id \
              AND c.crl_number = (SELECT MAX(crl_number) FROM crls WHERE authority_id = a.id) \
-             WHERE a.key_id IS NOT NULL AND a.status IN ('active', 'retired') AND (c.crl_number IS NULL \
+             WHERE a.key_id IS NOT NULL AND a.status IN ('active', 'retired') \
+             AND a.profile_family = 'tsca' AND (c.crl_number IS NULL \
              OR c.revocation_seq < a.revocation_seq \
              OR $1 >= c.this_update + (c.next_update - c.this_update) / 2) ORDER BY a.id",
         )

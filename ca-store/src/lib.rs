@@ -56,7 +56,9 @@ mod tokens;
 
 pub use assignments::{Assignment, Holdings, NewAssignment};
 pub use audit::{AuditEntry, ChainVerdict};
-pub use authorities::{ApprovalPolicy, Authority, AuthorityStatus, NewAuthority, Tier};
+pub use authorities::{
+    ApprovalPolicy, Authority, AuthorityFamily, AuthorityStatus, NewAuthority, Tier,
+};
 pub use certificates::{
     CertificateFilter, CertificateRecord, CertificateStatus, CertifiedSubject, Issued, KeyBinding,
     Reservation, Revocation, RevokedSerial,

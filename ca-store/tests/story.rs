@@ -58,6 +58,7 @@ async fn world(store: &Store) -> World {
                 key_id: None,
                 csr_der: None,
                 certificate_der: Some(b"root-cert".to_vec()),
+                family: ca_store::AuthorityFamily::Tsca,
             },
             &admin(),
         )
@@ -86,6 +87,7 @@ async fn world(store: &Store) -> World {
                 key_id: Some(key_id),
                 csr_der: None,
                 certificate_der: Some(b"national-cert".to_vec()),
+                family: ca_store::AuthorityFamily::Tsca,
             },
             &admin(),
         )

@@ -50,6 +50,10 @@ enum Command {
         /// Chain (x5u) / CRL / CA certificate (HTTPS) address: the publication point over TLS.
         #[arg(long, default_value = "127.0.0.1:8444")]
         publication_tls_addr: std::net::SocketAddr,
+        /// The hierarchy's profile family on a first run (docs/profiles.md): tsca, or shaken
+        /// for SHAKEN-profile certificates (P-256, SPC-only end entities).
+        #[arg(long, value_enum, default_value_t = ceremony::cli::FamilyName::Tsca)]
+        profile: ceremony::cli::FamilyName,
     },
     /// Serves the registry and/or the OCSP responder from a config file (see deploy/config).
     Serve {
@@ -69,6 +73,10 @@ enum Command {
         /// root.pem from `tsca ceremony init-root`.
         #[arg(long)]
         root_certificate: PathBuf,
+        /// root-policy.json from the same ceremony: the hierarchy's profile family (tsca when
+        /// not given).
+        #[arg(long)]
+        root_policy: Option<PathBuf>,
     },
     /// Applies database migrations and exits.
     Migrate {
@@ -140,6 +148,7 @@ async fn dispatch(command: Command) -> CliResult<ExitCode> {
             registry_addr,
             publication_addr,
             publication_tls_addr,
+            profile,
         } => quickstart::run(
             &data_dir,
             quickstart::Addresses {
@@ -147,6 +156,7 @@ async fn dispatch(command: Command) -> CliResult<ExitCode> {
                 publication: publication_addr,
                 publication_tls: publication_tls_addr,
             },
+            profile,
         )
         .await
         .map(|()| ExitCode::SUCCESS),
@@ -155,9 +165,15 @@ async fn dispatch(command: Command) -> CliResult<ExitCode> {
             database_url,
             root_name,
             root_certificate,
-        } => bootstrap(&database_url, &root_name, &root_certificate)
-            .await
-            .map(|()| ExitCode::SUCCESS),
+            root_policy,
+        } => bootstrap(
+            &database_url,
+            &root_name,
+            &root_certificate,
+            root_policy.as_deref(),
+        )
+        .await
+        .map(|()| ExitCode::SUCCESS),
         Command::Migrate { database_url } => {
             let store = Store::open(&database_url).await?;
             println!(
@@ -192,7 +208,22 @@ async fn dispatch(command: Command) -> CliResult<ExitCode> {
     }
 }
 
-async fn bootstrap(database_url: &str, root_name: &str, root_certificate: &Path) -> CliResult<()> {
+async fn bootstrap(
+    database_url: &str,
+    root_name: &str,
+    root_certificate: &Path,
+    root_policy: Option<&Path>,
+) -> CliResult<()> {
+    let family = match root_policy {
+        None => ca_store::AuthorityFamily::Tsca,
+        Some(path) => {
+            let text =
+                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let policy: ceremony::RootPolicy = serde_json::from_slice(&text)
+                .map_err(|e| format!("{} is not a root policy: {e}", path.display()))?;
+            policy.profile.authority_family()?
+        }
+    };
     let pem = std::fs::read(root_certificate)
         .map_err(|e| format!("cannot read {}: {e}", root_certificate.display()))?;
     let der = ca_core::x509::Certificate::from_pem(&pem)?.to_der()?;
@@ -211,6 +242,7 @@ async fn bootstrap(database_url: &str, root_name: &str, root_certificate: &Path)
             },
             root_name,
             &der,
+            family,
         )
         .await?;
     let secret = token.secret.ok_or("a new token has its secret")?;

@@ -40,6 +40,7 @@ use tokio::net::TcpListener;
 use tsca_http::Listener;
 use zeroize::Zeroizing;
 
+use crate::ceremony::cli::FamilyName;
 use crate::ceremony::{self, RootFolder};
 use crate::run::{serve, Node, Plan, Publication};
 use crate::{spinner, write_private, CliResult};
@@ -52,6 +53,9 @@ const QUICKSTART: Principal = Principal::Local {
 /// What a second run needs to know.
 #[derive(Serialize, Deserialize)]
 struct State {
+    /// The hierarchy's profile family ("tsca" or "shaken").
+    #[serde(default = "tsca_family")]
+    profile: String,
     operator_fingerprint: String,
     operator_id: OperatorId,
     national_id: ca_store::AuthorityId,
@@ -114,6 +118,10 @@ fn mkdir_private(path: &Path) -> CliResult<()> {
     Ok(())
 }
 
+fn tsca_family() -> String {
+    "tsca".into()
+}
+
 /// Where the quickstart listens.
 #[derive(Debug, Clone, Copy)]
 pub struct Addresses {
@@ -126,7 +134,7 @@ pub struct Addresses {
 }
 
 /// Runs the quickstart.
-pub async fn run(data_dir: &Path, addresses: Addresses) -> CliResult<()> {
+pub async fn run(data_dir: &Path, addresses: Addresses, profile: FamilyName) -> CliResult<()> {
     let Addresses {
         registry,
         publication,
@@ -187,7 +195,7 @@ pub async fn run(data_dir: &Path, addresses: Addresses) -> CliResult<()> {
         EngineConfig::new(format!("http://{publication}")),
     );
     let state = if first_run {
-        let state = build(&paths, &engine, publication).await?;
+        let state = build(&paths, &engine, publication, profile).await?;
         std::fs::write(paths.state(), serde_json::to_string_pretty(&state)?)?;
         state
     } else {
@@ -212,7 +220,15 @@ pub async fn run(data_dir: &Path, addresses: Addresses) -> CliResult<()> {
     serve(Node::Ca(engine), plan).await
 }
 
-async fn build(paths: &Paths, engine: &Engine, publication: SocketAddr) -> CliResult<State> {
+async fn build(
+    paths: &Paths,
+    engine: &Engine,
+    publication: SocketAddr,
+    profile: FamilyName,
+) -> CliResult<State> {
+    let shaken = matches!(profile, FamilyName::Shaken);
+    // SHAKEN names carry "SHAKEN" (the root's also "ROOT"): docs/profiles.md.
+    let family_word = if shaken { " SHAKEN" } else { "" };
     // 2. The offline root.
     eprintln!(
         "[1/6] root ceremony (offline key in {})",
@@ -233,12 +249,24 @@ async fn build(paths: &Paths, engine: &Engine, publication: SocketAddr) -> CliRe
         publication_base_url: Some(format!("http://{publication}")),
         registry_name: "root".into(),
         crl_validity_days: ceremony::DEFAULT_CRL_DAYS,
-        profile: ceremony::family::FamilyPolicy::Tsca,
+        profile: if shaken {
+            ceremony::family::FamilyPolicy::shaken(
+                ca_core::shaken::SHAKEN_CP_V1_4,
+                "tsca Quickstart SDO",
+                "CH",
+            )?
+        } else {
+            ceremony::family::FamilyPolicy::Tsca
+        },
     };
     let (root_key, root_cert, _) = ceremony::init_root(
         &paths.offline_root(),
         &SubjectName::new(
-            "tsca Quickstart Root",
+            if shaken {
+                "tsca Quickstart SHAKEN ROOT"
+            } else {
+                "tsca Quickstart Root"
+            },
             Some("tsca Quickstart SDO"),
             Some("CH"),
         )?,
@@ -246,7 +274,12 @@ async fn build(paths: &Paths, engine: &Engine, publication: SocketAddr) -> CliRe
         ceremony_passphrase.as_bytes(),
     )?;
     let root = engine
-        .register_root(&QUICKSTART, "root", &root_cert.to_der()?)
+        .register_root_in(
+            &QUICKSTART,
+            "root",
+            &root_cert.to_der()?,
+            policy.profile.authority_family()?,
+        )
         .await?;
     // The root's first CRL, signed in the ceremony, served at /crl/root.crl.
     let root_crl = std::fs::read(paths.offline_root().crl())?;
@@ -274,7 +307,7 @@ async fn build(paths: &Paths, engine: &Engine, publication: SocketAddr) -> CliRe
     eprintln!("[2/6] regional CA 'europe' (CSR signed by the offline root)");
     let progress = spinner("generating and encrypting the regional CA key");
     let regional_subject = SubjectFields {
-        common_name: "tsca Quickstart Regional CA Europe".into(),
+        common_name: format!("tsca Quickstart{family_word} Regional CA Europe"),
         organization: Some("tsca Quickstart Region".into()),
         country: Some("BE".into()),
     };
@@ -312,7 +345,7 @@ async fn build(paths: &Paths, engine: &Engine, publication: SocketAddr) -> CliRe
             )?,
             scope: &regional_scope,
             publication_base_url: None,
-            serial_number: None,
+            serial_number: shaken.then_some("europe"),
         },
     )?;
     let signed_der = ca_core::x509::Certificate::from_pem(signed.as_bytes())?.to_der()?;
@@ -333,7 +366,7 @@ async fn build(paths: &Paths, engine: &Engine, publication: SocketAddr) -> CliRe
                 parent_id: regional.authority.id,
                 scope: vec!["prefix:33".into(), "mcc:208".into(), "spc:*".into()],
                 subject: SubjectFields {
-                    common_name: "tsca Quickstart National CA France".into(),
+                    common_name: format!("tsca Quickstart{family_word} National CA France"),
                     organization: Some("tsca Quickstart Regulator".into()),
                     country: Some("FR".into()),
                 },
@@ -395,7 +428,12 @@ async fn build(paths: &Paths, engine: &Engine, publication: SocketAddr) -> CliRe
             &as_operator,
             EnrolRequest {
                 csr_pem: ca_core::x509::pem_encode("CERTIFICATE REQUEST", &csr)?,
-                scope: vec!["range:33612340000+10000".into(), "spc:F0042".into()],
+                // A SHAKEN certificate names one SPC and nothing else.
+                scope: if shaken {
+                    vec!["spc:F0042".into()]
+                } else {
+                    vec!["range:33612340000+10000".into(), "spc:F0042".into()]
+                },
                 profile: Some(Profile::Operator.name().into()),
             },
             None,
@@ -439,6 +477,7 @@ async fn build(paths: &Paths, engine: &Engine, publication: SocketAddr) -> CliRe
     write_private(&paths.tls("registry-key.pem"), key.as_bytes())?;
 
     Ok(State {
+        profile: if shaken { "shaken" } else { "tsca" }.into(),
         operator_fingerprint: fingerprint,
         operator_id: operator.id,
         national_id: national.id,
@@ -484,6 +523,15 @@ fn print_welcome(paths: &Paths, state: &State, addresses: Addresses) -> CliResul
     let operator = read_secret(&paths.secret("operator-token"))?;
     let d = paths.root.display();
     let fp = &state.operator_fingerprint;
+    let crl_check = if state.profile == "shaken" {
+        // SHAKEN CAs sign no CRLs; the domain CRL is not published yet (docs/profiles.md).
+        "  (SHAKEN profile: whole-chain CRL checking waits for the domain CRL, not published yet)\n"
+            .to_owned()
+    } else {
+        format!(
+            "  for ca in root europe france; do curl -s http://{publication}/crl/$ca.crl | openssl crl -inform DER; done > crls.pem\n  openssl verify -crl_check_all -CAfile {d}/offline-root/root.pem -untrusted {d}/example-operator/chain.pem -CRLfile crls.pem {d}/example-operator/certificate.pem\n"
+        )
+    };
     println!(
         r#"
 tsca is running.
@@ -501,9 +549,7 @@ Try it (paste as is):
   curl --cacert {d}/tls/registry.pem https://{registry}/v1/lookup/e164/33612345678
   curl -s --cacert {d}/tls/registry.pem https://{publication_tls}/chains/{fp}.pem -o chain.pem
   openssl verify -CAfile {d}/offline-root/root.pem -untrusted {d}/example-operator/chain.pem {d}/example-operator/certificate.pem
-  for ca in root europe france; do curl -s http://{publication}/crl/$ca.crl | openssl crl -inform DER; done > crls.pem
-  openssl verify -crl_check_all -CAfile {d}/offline-root/root.pem -untrusted {d}/example-operator/chain.pem -CRLfile crls.pem {d}/example-operator/certificate.pem
-  openssl ocsp -issuer {d}/example-operator/issuer.pem -cert {d}/example-operator/certificate.pem -url http://{publication}/ocsp -CAfile {d}/offline-root/root.pem -verify_other {d}/example-operator/chain.pem
+{crl_check}  openssl ocsp -issuer {d}/example-operator/issuer.pem -cert {d}/example-operator/certificate.pem -url http://{publication}/ocsp -CAfile {d}/offline-root/root.pem -verify_other {d}/example-operator/chain.pem
 
 Last, and irreversible: revoke the example certificate (the commands above then answer
 "revoked"; remove {d} and run again for a fresh example):

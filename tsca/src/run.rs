@@ -135,7 +135,10 @@ pub async fn serve(node: Node, plan: Plan) -> CliResult<()> {
                     let text = metrics.render_prometheus();
                     async move {
                         (
-                            [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                            [(
+                                axum::http::header::CONTENT_TYPE,
+                                "text/plain; version=0.0.4",
+                            )],
                             text,
                         )
                     }

@@ -58,6 +58,10 @@ impl Ports {
 }
 
 fn start(dir: &std::path::Path, ports: Ports) -> Running {
+    start_with(dir, ports, &[])
+}
+
+fn start_with(dir: &std::path::Path, ports: Ports, extra: &[&str]) -> Running {
     let Ports {
         registry,
         publication,
@@ -72,6 +76,7 @@ fn start(dir: &std::path::Path, ports: Ports) -> Running {
             "--publication-tls-addr",
             &format!("127.0.0.1:{publication_tls}"),
         ])
+        .args(extra)
         .env("TSCA_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -480,4 +485,59 @@ fn quickstart_commands_work_verbatim() {
     assert!(out.contains(": revoked"), "after restart: {out}");
     let status = interrupt(&mut again.child);
     assert!(status.success());
+}
+
+/// `tsca quickstart --profile shaken`: the hierarchy follows the SHAKEN profiles
+/// (docs/profiles.md) and what a SHAKEN verifier checks holds: P-256 throughout, the names,
+/// a chain openssl verifies and an OCSP answer; an enrolment naming numbers is refused with
+/// the SHAKEN rule.
+#[test]
+fn a_shaken_quickstart_issues_shaken_certificates() {
+    if !have("curl") || !have("openssl") {
+        eprintln!("skipped: curl or openssl not found");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ports = Ports::free();
+    let mut running = start_with(&data, ports, &["--profile", "shaken"]);
+    wait_ready(ports.publication);
+    let d = data.display();
+    let (_, subject) = shell(&format!(
+        "openssl x509 -in {d}/example-operator/certificate.pem -noout -subject -text"
+    ));
+    assert!(
+        subject.contains("CN = Example Telecom SHAKEN F0042"),
+        "{subject}"
+    );
+    assert!(subject.contains("serialNumber = operator-1"), "{subject}");
+    assert!(
+        subject.contains("Policy: 2.16.840.1.114569.1.1.4"),
+        "{subject}"
+    );
+    assert!(subject.contains("URI:http://127.0.0.1:"), "{subject}");
+    assert!(subject.contains("/crl/domain.crl"), "{subject}");
+    assert!(
+        !subject.contains("Authority Information Access"),
+        "{subject}"
+    );
+    let (ok, out) = shell(&format!(
+        "openssl verify -x509_strict -CAfile {d}/offline-root/root.pem -untrusted {d}/example-operator/chain.pem {d}/example-operator/certificate.pem"
+    ));
+    assert!(ok && out.contains(": OK"), "{out}");
+    let ocsp = printed_command(&running.printed, "openssl ocsp");
+    let (ok, out) = shell(&ocsp);
+    assert!(ok && out.contains(": good"), "{out}");
+    // A SHAKEN certificate names one SPC and nothing else.
+    let token = std::fs::read_to_string(data.join("secrets/operator-token")).unwrap();
+    let (_, answer) = shell(&format!(
+        "openssl ecparam -name prime256v1 -genkey -noout -out {d}/k.pem && \\
+         openssl req -new -key {d}/k.pem -subj /CN=x -out {d}/x.csr && \\
+         python3 -c 'import json,sys; print(json.dumps({{\"csr\": open(sys.argv[1]).read(), \"scope\": [\"spc:F0042\", \"range:33612340000+10000\"]}}))' {d}/x.csr > {d}/e.json && \\
+         curl -s --cacert {d}/tls/registry.pem -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' -d @{d}/e.json https://127.0.0.1:{}/v1/enrolments",
+        token.trim(),
+        ports.registry
+    ));
+    assert!(answer.contains("exactly one SPC"), "{answer}");
+    interrupt(&mut running.child);
 }

@@ -97,6 +97,20 @@ impl FamilyPolicy {
         }
     }
 
+    /// The family as the registry records it on the root (`tsca bootstrap --root-policy`).
+    pub fn authority_family(&self) -> CliResult<ca_store::AuthorityFamily> {
+        Ok(match self {
+            Self::Tsca => ca_store::AuthorityFamily::Tsca,
+            Self::Shaken {
+                certificate_policy,
+                crl_signer,
+            } => ca_store::AuthorityFamily::Shaken {
+                policy: certificate_policy.clone(),
+                crl_issuer_der: der::Encode::to_der(&crl_signer.subject()?.to_name()?)?,
+            },
+        })
+    }
+
     /// The family's name.
     pub fn name(&self) -> &'static str {
         match self {
