@@ -506,6 +506,29 @@ async fn bad_input_gets_problem_json_naming_the_field() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = h.call("GET", "/v1/lookup/e164/33abc", None, None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    // A merge patch is taken only where merge patch is implemented (an assignment's end);
+    // elsewhere it is 415, like any media type that is not JSON.
+    let body = json!({"authority_id": 1, "name": "Patchy", "country": "FR"}).to_string();
+    for media in [
+        "application/merge-patch+json",
+        "text/plain",
+        "application/problem+json",
+    ] {
+        let (status, answer, _) = h
+            .raw(
+                "POST",
+                "/v1/operators",
+                Some(&admin),
+                Some((media, body.clone())),
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{media}");
+        assert!(
+            String::from_utf8_lossy(&answer).contains("application/json"),
+            "{media}"
+        );
+    }
     // The auth-scheme is case-insensitive (RFC 9110 §11.1).
     for scheme in ["bearer", "BEARER", "Bearer"] {
         let value = format!("{scheme} {admin}");

@@ -10,7 +10,7 @@ use ca_store::{AssignmentId, OperatorId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{render, respond, time, Body};
+use super::{render, respond, time, Body, MergePatch};
 use crate::auth::{Caller, Idempotency};
 use crate::extract::{Path, Query};
 use crate::metrics::bump;
@@ -124,7 +124,7 @@ pub(crate) async fn change(
     Caller(who): Caller,
     idempotency: Idempotency,
     Path(id): Path<AssignmentId>,
-    Body(body): Body<AssignmentPatch>,
+    MergePatch(body): MergePatch<AssignmentPatch>,
 ) -> ApiResult<Response> {
     let valid_to = body.valid_to.ok_or_else(|| {
         crate::problem::Problem::unprocessable(

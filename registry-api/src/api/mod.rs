@@ -18,15 +18,77 @@ use serde_json::Value;
 
 use crate::problem::Problem;
 
-/// JSON body extraction with problem+json errors naming what is wrong.
+/// JSON body extraction with problem+json errors naming what is wrong. Only
+/// `application/json` is taken (axum's `Json` would take any `application/*+json`, such as
+/// `application/merge-patch+json`, which only [`MergePatch`] routes implement): 415 otherwise.
 pub struct Body<T>(pub T);
+
+/// The body of a route that implements JSON merge patch (RFC 7396): `application/json` or
+/// `application/merge-patch+json`.
+pub struct MergePatch<T>(pub T);
+
+/// The media type of a request, without parameters, lower-cased.
+fn media_type(req: &axum::extract::Request) -> Option<String> {
+    let value = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?;
+    Some(value.split(';').next()?.trim().to_ascii_lowercase())
+}
+
+fn unsupported(media: Option<&str>, accepted: &str) -> Problem {
+    Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        format!(
+            "Content-Type {} is not taken here: send {accepted}",
+            media.unwrap_or("(none)")
+        ),
+    )
+}
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S>
+    for MergePatch<T>
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let media = media_type(&req);
+        if !matches!(
+            media.as_deref(),
+            Some("application/json" | "application/merge-patch+json")
+        ) {
+            return Err(unsupported(
+                media.as_deref(),
+                "application/json or application/merge-patch+json",
+            ));
+        }
+        decode(req, state).await.map(MergePatch)
+    }
+}
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body<T> {
     type Rejection = Problem;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let media = media_type(&req);
+        if media.as_deref() != Some("application/json") {
+            return Err(unsupported(media.as_deref(), "application/json"));
+        }
+        decode(req, state).await.map(Body)
+    }
+}
+
+/// The JSON decoding both extractors share, with problem+json errors.
+async fn decode<T: serde::de::DeserializeOwned, S: Send + Sync>(
+    req: axum::extract::Request,
+    state: &S,
+) -> Result<T, Problem> {
+    {
+        use axum::extract::FromRequest;
         match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(Body(value)),
+            Ok(Json(value)) => Ok(value),
             Err(rejection) => {
                 let status = rejection.status();
                 let detail = rejection.body_text();
