@@ -376,12 +376,7 @@ impl Engine {
         if let Err(e) = self.ensure_responder(id).await {
             tracing::warn!(authority = %id, error = %e, "no responder yet for the new CA; maintenance retries");
         }
-        let shaken = self
-            .reader()
-            .authority(id)
-            .await
-            .is_ok_and(|a| a.family != AuthorityFamily::Tsca);
-        if !shaken {
+        if self.signs_own_crl(id).await {
             if let Err(e) = self.publish_crl(id).await {
                 tracing::warn!(authority = %id, error = %e, "no CRL yet for the new CA; maintenance retries");
             }

@@ -21,9 +21,9 @@ use ca_core::ident::KeyFingerprint;
 use ca_core::numbering::{NumberingResource, NumberingScope, ServiceProviderCode};
 use ca_core::profile::{Profile, SubjectName};
 use ca_store::{
-    Actor, ApprovalPolicy, AuthorityFamily, CertificateRecord, CertifiedSubject, Enrolment,
-    EnrolmentDecision, EnrolmentId, EnrolmentStatus, Holdings, NewEnrolment, Operator, OperatorId,
-    OperatorStatus, WriteTx,
+    Actor, ApprovalPolicy, Authority, AuthorityFamily, CertificateRecord, CertifiedSubject,
+    Enrolment, EnrolmentDecision, EnrolmentId, EnrolmentStatus, Holdings, NewEnrolment, Operator,
+    OperatorId, OperatorStatus, WriteTx,
 };
 use jiff::Timestamp;
 use serde_json::json;
@@ -205,7 +205,7 @@ impl Engine {
             Begun::Fresh(tx, claim) => (tx, claim),
         };
         let certifiable = may_certify(&mut tx, operator_id, &scope, &public_key, now).await?;
-        let authority = tx.authority(certifiable.operator.authority_id).await?;
+        let authority = certifiable.authority.clone();
         let actor = who.actor();
         let mut enrolment = tx
             .insert_enrolment(
@@ -252,12 +252,19 @@ impl Engine {
         csr: &CheckedCsr,
         actor: &Actor,
     ) -> ServiceResult<Reserved> {
-        let issuer = tx.authority(enrolment.authority_id).await?;
         let Certifiable {
             operator,
+            authority,
             scope,
             valid_before,
         } = certifiable;
+        // The operator's authority, read by may_certify in this transaction, is the
+        // enrolment's issuer unless the enrolment was recorded under another.
+        let issuer = if authority.id == enrolment.authority_id {
+            authority
+        } else {
+            tx.authority(enrolment.authority_id).await?
+        };
         let subject = operator_subject(&operator, &scope, &issuer.family)?;
         self.reserve_in(
             tx,
@@ -500,6 +507,8 @@ impl Engine {
 /// What an enrolment may certify, decided inside the transaction that decides it.
 struct Certifiable {
     operator: Operator,
+    /// The operator's authority, read in the same transaction.
+    authority: Authority,
     /// The requested scope with the operator's SPCs (see [`with_service_provider_codes`]).
     scope: NumberingScope,
     /// When the operator's holdings of `scope` end (the certificate's notAfter is cut there).
@@ -522,7 +531,8 @@ async fn may_certify(
     }
     let holdings = tx.holdings(operator_id).await?;
     let scope = with_service_provider_codes(&holdings, &operator, scope, now)?;
-    if tx.authority(operator.authority_id).await?.family != AuthorityFamily::Tsca {
+    let authority = tx.authority(operator.authority_id).await?;
+    if authority.family != AuthorityFamily::Tsca {
         check_shaken_scope(&scope)?;
     }
     let valid_before = coverage::require(&holdings, &scope, now)?;
@@ -535,6 +545,7 @@ async fn may_certify(
     .await?;
     Ok(Certifiable {
         operator,
+        authority,
         scope,
         valid_before,
     })

@@ -5,8 +5,7 @@
 use ca_core::ident::Fingerprint;
 use ca_core::x509::Certificate;
 use ca_store::{
-    Authority, AuthorityFamily, AuthorityId, AuthorityStatus, CertificateRecord, CrlRecord,
-    StoreReader, Tier,
+    Authority, AuthorityId, AuthorityStatus, CertificateRecord, CrlRecord, StoreReader, Tier,
 };
 
 use crate::error::{ServiceError, ServiceResult};
@@ -78,7 +77,7 @@ impl Repository {
     /// latest installed from its ceremony (offline ones, the root).
     pub async fn crl(&self, authority_name: &str) -> ServiceResult<CrlRecord> {
         let authority = self.reader.authority_by_name(authority_name).await?;
-        let hint = if authority.family != AuthorityFamily::Tsca && authority.is_online() {
+        let hint = if !authority.signs_own_crl() && authority.is_online() {
             "a SHAKEN CA signs no CRL of its own: its revocations go in the domain CRL \
              (/crl/domain.crl), which this version does not publish yet"
         } else if authority.is_online() {

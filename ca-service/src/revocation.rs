@@ -15,8 +15,7 @@ use ca_core::ident::Fingerprint;
 use ca_core::ocsp::CertStatusAnswer;
 use ca_core::revocation::RevocationReason;
 use ca_store::{
-    Actor, AuthorityFamily, AuthorityId, CertificateRecord, CertifiedSubject, CrlRecord,
-    OperatorId, WriteTx,
+    Actor, AuthorityId, CertificateRecord, CertifiedSubject, CrlRecord, OperatorId, WriteTx,
 };
 use jiff::Timestamp;
 use serde_json::json;
@@ -204,18 +203,22 @@ impl Engine {
     pub(crate) async fn publish_crls(&self, issuers: impl IntoIterator<Item = AuthorityId>) {
         let unique: HashSet<AuthorityId> = issuers.into_iter().collect();
         for issuer in unique {
-            let shaken = self
-                .reader()
-                .authority(issuer)
-                .await
-                .is_ok_and(|a| a.family != AuthorityFamily::Tsca);
-            if shaken {
+            if !self.signs_own_crl(issuer).await {
                 continue;
             }
             if let Err(e) = self.publish_crl(issuer).await {
                 tracing::warn!(issuer = %issuer, error = %e, "CRL publication failed; maintenance retries");
             }
         }
+    }
+
+    /// Whether an authority signs a CRL of its own ([`ca_store::Authority::signs_own_crl`]);
+    /// false too when it cannot be read (the caller then has nothing to publish).
+    pub(crate) async fn signs_own_crl(&self, id: AuthorityId) -> bool {
+        self.reader()
+            .authority(id)
+            .await
+            .is_ok_and(|a| a.signs_own_crl())
     }
 
     /// Signs and stores a new CRL of an authority held here, listing every revoked and
@@ -225,7 +228,7 @@ impl Engine {
         for _ in 0..5 {
             // The count first, then the entries: the CRL holds at least what it claims.
             let authority = self.reader().authority(authority_id).await?;
-            if authority.family != AuthorityFamily::Tsca {
+            if !authority.signs_own_crl() {
                 return Err(ServiceError::conflict(format!(
                     "authority {} is a SHAKEN CA: it signs no CRL of its own; its revocations \
                      belong in the domain CRL",

@@ -204,15 +204,7 @@ async fn numbers_and_time() {
             )
             .await
             .unwrap();
-        let holding = w
-            .engine
-            .reader()
-            .operator_assignments(op)
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|a| a.resource.to_string() == "prefix:3364")
-            .unwrap();
+        let holding = w.assignment_of(op, "prefix:3364").await;
         let err = w
             .engine
             .change_assignment_end(&ROOT, holding.id, None, None)
@@ -656,15 +648,7 @@ async fn every_operator_certificate_carries_the_operators_spc() {
         );
 
         // The SPC is an assignment like any other: withdrawing it revokes the certificate.
-        let spc = w
-            .engine
-            .reader()
-            .operator_assignments(op)
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|a| a.resource.to_string() == "spc:F0391")
-            .unwrap();
+        let spc = w.assignment_of(op, "spc:F0391").await;
         let change = w
             .engine
             .withdraw_assignment(&ROOT, spc.id, None)

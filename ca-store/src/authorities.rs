@@ -115,6 +115,12 @@ impl Authority {
     pub fn is_online(&self) -> bool {
         self.key_id.is_some()
     }
+
+    /// True when it signs a CRL of its own: tsca-family CAs do; SHAKEN CAs have no cRLSign,
+    /// and their revocations go in the domain's indirect CRL (docs/profiles.md).
+    pub fn signs_own_crl(&self) -> bool {
+        self.family == AuthorityFamily::Tsca
+    }
 }
 
 /// The fields of a new authority.

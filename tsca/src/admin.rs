@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use crate::CliResult;
+use crate::{CliResult, SubjectArgs};
 
 /// Where the registry is and who is asking.
 #[derive(Args)]
@@ -85,15 +85,8 @@ pub enum AdminCommand {
         /// Scope entries (repeat).
         #[arg(long = "scope", required = true)]
         scope: Vec<String>,
-        /// Certificate common name.
-        #[arg(long)]
-        common_name: String,
-        /// Organization (a CA certificate needs O and C).
-        #[arg(long)]
-        organization: Option<String>,
-        /// Country (ISO 3166 alpha-2).
-        #[arg(long)]
-        country: Option<String>,
+        #[command(flatten)]
+        subject: SubjectArgs,
         /// Approve enrolments within scope automatically.
         #[arg(long)]
         auto_approve: bool,
@@ -196,16 +189,15 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> CliResult<()
             tier,
             parent,
             scope,
-            common_name,
-            organization,
-            country,
+            subject,
             auto_approve,
         } => (
             "POST",
             "/v1/authorities".into(),
             Some(
                 json!({"name": name, "tier": tier, "parent_id": parent, "scope": scope,
-                "subject": {"common_name": common_name, "organization": organization, "country": country},
+                "subject": {"common_name": subject.common_name,
+                    "organization": subject.organization, "country": subject.country},
                 "auto_approve": auto_approve}),
             ),
         ),

@@ -17,6 +17,20 @@ use std::process::ExitCode;
 use ca_store::{ChainVerdict, Store};
 use clap::{Parser, Subcommand};
 
+/// A CA's subject on the command line (`ceremony sign-subca`, `admin create-authority`).
+#[derive(clap::Args, Debug)]
+pub struct SubjectArgs {
+    /// Subject common name.
+    #[arg(long)]
+    pub common_name: String,
+    /// Organization (a CA certificate needs O and C).
+    #[arg(long)]
+    pub organization: Option<String>,
+    /// Country (ISO 3166 alpha-2).
+    #[arg(long)]
+    pub country: Option<String>,
+}
+
 /// Errors shown to the user as one line.
 pub type CliResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 

@@ -232,6 +232,22 @@ impl World {
             .assignment
     }
 
+    /// The operator's assignment of `resource` (text form), which must exist.
+    pub async fn assignment_of(
+        &self,
+        operator: OperatorId,
+        resource: &str,
+    ) -> ca_store::Assignment {
+        self.engine
+            .reader()
+            .operator_assignments(operator)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| a.resource.to_string() == resource)
+            .unwrap_or_else(|| panic!("operator {operator} holds no {resource}"))
+    }
+
     /// An enrolment request for `entries` with a CSR.
     pub fn request(csr_pem: &str, entries: &[&str]) -> EnrolRequest {
         EnrolRequest {

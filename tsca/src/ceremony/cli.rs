@@ -11,7 +11,7 @@ use clap::Subcommand;
 use super::family::FamilyPolicy;
 use super::root_crl::{self, Ledger, RevocationTarget, SignedCrl};
 use super::{RootFolder, RootPolicy, SubCaOrder, DEFAULT_CRL_DAYS};
-use crate::CliResult;
+use crate::{CliResult, SubjectArgs};
 
 /// The ceremonies.
 #[derive(Subcommand)]
@@ -69,15 +69,8 @@ pub enum CeremonyCommand {
         /// The sub-CA's scope (repeat); must match what the authority was created with.
         #[arg(long = "scope", required = true)]
         scope: Vec<String>,
-        /// Subject common name.
-        #[arg(long)]
-        common_name: String,
-        /// Organization.
-        #[arg(long)]
-        organization: Option<String>,
-        /// Country.
-        #[arg(long)]
-        country: Option<String>,
+        #[command(flatten)]
+        subject: SubjectArgs,
         /// The publication point's base URL, if not the one in root-policy.json.
         #[arg(long)]
         publication_base_url: Option<String>,
@@ -231,9 +224,7 @@ pub fn run(command: CeremonyCommand) -> CliResult<()> {
             csr,
             tier,
             scope,
-            common_name,
-            organization,
-            country,
+            subject,
             publication_base_url,
             serial_number,
             out,
@@ -248,8 +239,11 @@ pub fn run(command: CeremonyCommand) -> CliResult<()> {
             let folder = RootFolder(root);
             let (key, cert, policy) = super::open_root(&folder, &passphrase)?;
             let csr = read(&csr)?;
-            let subject =
-                SubjectName::new(&common_name, organization.as_deref(), country.as_deref())?;
+            let subject = SubjectName::new(
+                &subject.common_name,
+                subject.organization.as_deref(),
+                subject.country.as_deref(),
+            )?;
             let scope = NumberingScope::parse(scope.iter().map(String::as_str))?;
             let pem = super::sign_subca(
                 &folder,
