@@ -437,10 +437,19 @@ pub fn build_csr(
     subject: &crate::profile::SubjectName,
     signer: &dyn crate::keys::Signer,
 ) -> Result<Vec<u8>> {
+    build_csr_for_name(subject.to_name()?, signer)
+}
+
+/// [`build_csr`] for a subject already encoded as a name (a SHAKEN domain CRL signer's,
+/// fixed by the root's ceremony and kept as DER).
+pub fn build_csr_for_name(
+    subject: x509_cert::name::Name,
+    signer: &dyn crate::keys::Signer,
+) -> Result<Vec<u8>> {
     use der::Encode;
     let info = CertReqInfo {
         version: x509_cert::request::Version::V1,
-        subject: subject.to_name()?,
+        subject,
         public_key: signer.public_key().clone(),
         attributes: Default::default(),
     };

@@ -69,6 +69,12 @@ fn check_name(name: &str) -> ServiceResult<()> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.starts_with('-');
+    if name == "domain" {
+        return Err(ServiceError::invalid(
+            "name",
+            "\"domain\" is reserved: /crl/domain.crl is the SHAKEN domain CRL, not an authority's",
+        ));
+    }
     if ok {
         Ok(())
     } else {
@@ -501,6 +507,20 @@ async fn insert_root(
     family: AuthorityFamily,
     who: &Principal,
 ) -> ServiceResult<Authority> {
+    if matches!(family, AuthorityFamily::Shaken { .. }) {
+        if let Some(existing) = tx.shaken_root().await? {
+            // Every SHAKEN certificate names one URL, /crl/domain.crl, for its domain's CRL.
+            return Err(ServiceError::conflict_with(
+                "authority",
+                existing,
+                format!(
+                    "this registry already holds a SHAKEN root (authority {existing}); it serves \
+                     one SHAKEN domain, whose CRL is /crl/domain.crl: run another registry for \
+                     another SHAKEN domain"
+                ),
+            ));
+        }
+    }
     Ok(tx
         .insert_authority(
             &NewAuthority {

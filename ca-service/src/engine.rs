@@ -94,6 +94,9 @@ pub(crate) struct Inner {
     pub(crate) in_flight: Mutex<HashSet<CertificateId>>,
     /// Serialises responder issuance in this process.
     pub(crate) responder_issuance: tokio::sync::Mutex<()>,
+    /// Serialises domain CRL publication in this process: a burst of revocations signs one
+    /// CRL after another instead of racing for cRLNumbers (instances still race, and retry).
+    pub(crate) domain_crl_publication: tokio::sync::Mutex<()>,
     /// Whether this instance has heartbeated once (see `Engine::begin_write`).
     pub(crate) registered: std::sync::atomic::AtomicBool,
 }
@@ -161,6 +164,7 @@ impl Engine {
                 issuing: Mutex::new(HashMap::new()),
                 in_flight: Mutex::new(HashSet::new()),
                 responder_issuance: tokio::sync::Mutex::new(()),
+                domain_crl_publication: tokio::sync::Mutex::new(()),
                 registered: std::sync::atomic::AtomicBool::new(false),
             }),
         }

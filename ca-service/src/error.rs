@@ -51,6 +51,11 @@ pub enum Rule {
     /// Every operator certificate carries a TNAuthList with the operator's service provider
     /// code: an operator enrols once it holds an `spc:` assignment.
     SpcAssignmentRequired,
+    /// Only the root of a SHAKEN hierarchy has a domain CRL signer.
+    ShakenRootOnly,
+    /// A domain CRL signer's certificate must certify the pending key, carry the signer name
+    /// fixed at init-root and keyUsage cRLSign, and chain to the root.
+    CrlSignerDoesNotMatch,
 }
 
 impl Rule {
@@ -73,6 +78,8 @@ impl Rule {
             Self::CertificateDoesNotMatch => "certificate-does-not-match",
             Self::CrlDoesNotMatch => "crl-does-not-match",
             Self::SpcAssignmentRequired => "spc-assignment-required",
+            Self::ShakenRootOnly => "shaken-root-only",
+            Self::CrlSignerDoesNotMatch => "crl-signer-does-not-match",
         }
     }
 }

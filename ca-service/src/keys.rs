@@ -49,7 +49,8 @@ impl KeyPassphrases {
     /// holds none.
     fn for_purpose(&self, purpose: KeyPurpose) -> ServiceResult<Zeroizing<Vec<u8>>> {
         match purpose {
-            KeyPurpose::Ca => self.ca.as_ref(),
+            // The domain CRL signer lives where the CA keys do, on CA nodes.
+            KeyPurpose::Ca | KeyPurpose::CrlSigner => self.ca.as_ref(),
             KeyPurpose::OcspResponder => self.ocsp_responder.as_ref(),
         }
         .cloned()

@@ -327,7 +327,7 @@ impl Engine {
         Ok(Some(revoked.len()))
     }
 
-    /// Step 4: responders and CRLs of the online CAs.
+    /// Step 4: responders and CRLs of the online CAs, and SHAKEN domain CRLs.
     async fn refresh_authorities(&self, report: &mut MaintenanceReport) -> ServiceResult<()> {
         for authority in self.reader().authorities().await? {
             if authority.is_online() && authority.status == AuthorityStatus::Active {
@@ -348,6 +348,9 @@ impl Engine {
                 }
             }
         }
+        let (published, failed) = self.publish_due_domain_crls().await?;
+        report.crls_published += published;
+        report.failures += failed;
         Ok(())
     }
 

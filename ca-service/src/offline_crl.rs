@@ -147,6 +147,10 @@ impl Engine {
             );
         }
         tx.commit().await?;
+        if !authority.signs_own_crl() {
+            // A SHAKEN root: its entries belong in the domain CRL too.
+            self.publish_domain_crl_after_change(authority_id).await;
+        }
         Ok(InstalledCrl {
             crl: record,
             retired,

@@ -33,6 +33,17 @@ pub async fn chain_certificates(
     Ok(chain)
 }
 
+/// A CRL as served: its DER and the times for caching headers.
+#[derive(Debug, Clone)]
+pub struct ServedCrl {
+    /// DER.
+    pub der: Vec<u8>,
+    /// thisUpdate (Last-Modified).
+    pub this_update: jiff::Timestamp,
+    /// nextUpdate (bounds max-age).
+    pub next_update: jiff::Timestamp,
+}
+
 /// The read-only repository over a store.
 #[derive(Clone, Debug)]
 pub struct Repository {
@@ -73,13 +84,55 @@ impl Repository {
         Ok((record, pem))
     }
 
+    /// The CRL served as `/crl/{name}.crl`: `domain` is the SHAKEN domain's indirect CRL
+    /// (the name is reserved for it); any other name is an authority's CRL.
+    pub async fn crl(&self, name: &str) -> ServiceResult<ServedCrl> {
+        if name == "domain" {
+            return self.domain_crl().await;
+        }
+        self.authority_crl(name).await.map(|c| ServedCrl {
+            der: c.der,
+            this_update: c.this_update,
+            next_update: c.next_update,
+        })
+    }
+
+    /// The latest domain CRL of the registry's SHAKEN domain.
+    async fn domain_crl(&self) -> ServiceResult<ServedCrl> {
+        let missing = |hint: &str| ServiceError::NotFound {
+            what: "CRL",
+            key: format!("domain ({hint})"),
+        };
+        let root = self
+            .trust_anchors()
+            .await?
+            .into_iter()
+            .find(|a| !a.signs_own_crl())
+            .ok_or_else(|| missing("this registry holds no SHAKEN hierarchy"))?;
+        let crl = self
+            .reader
+            .latest_domain_crl(root.id)
+            .await?
+            .ok_or_else(|| {
+                missing(
+                    "no domain CRL signer is installed yet: tsca admin crl-signer-csr, tsca \
+                 ceremony sign-crl-signer, tsca admin install-crl-signer",
+                )
+            })?;
+        Ok(ServedCrl {
+            der: crl.der,
+            this_update: crl.this_update,
+            next_update: crl.next_update,
+        })
+    }
+
     /// The current CRL of an authority: the latest it published (online authorities) or the
     /// latest installed from its ceremony (offline ones, the root).
-    pub async fn crl(&self, authority_name: &str) -> ServiceResult<CrlRecord> {
+    async fn authority_crl(&self, authority_name: &str) -> ServiceResult<CrlRecord> {
         let authority = self.reader.authority_by_name(authority_name).await?;
         let hint = if !authority.signs_own_crl() && authority.is_online() {
-            "a SHAKEN CA signs no CRL of its own: its revocations go in the domain CRL \
-             (/crl/domain.crl), which this version does not publish yet"
+            "a SHAKEN CA signs no CRL of its own: its revocations are in the domain CRL, \
+             /crl/domain.crl"
         } else if authority.is_online() {
             "not published yet; the CA node publishes it within seconds"
         } else {

@@ -202,13 +202,19 @@ impl Engine {
     /// which sees each CRL is behind its issuer's revocations.
     pub(crate) async fn publish_crls(&self, issuers: impl IntoIterator<Item = AuthorityId>) {
         let unique: HashSet<AuthorityId> = issuers.into_iter().collect();
+        let mut domains = HashSet::new();
         for issuer in unique {
             if !self.signs_own_crl(issuer).await {
+                // A SHAKEN CA: its revocations go in its domain's CRL.
+                domains.extend(self.shaken_root_of(issuer).await);
                 continue;
             }
             if let Err(e) = self.publish_crl(issuer).await {
                 tracing::warn!(issuer = %issuer, error = %e, "CRL publication failed; maintenance retries");
             }
+        }
+        for root in domains {
+            self.publish_domain_crl_after_change(root).await;
         }
     }
 

@@ -25,6 +25,9 @@ text_enum!(
         Ca = "ca",
         /// Signs OCSP responses for one authority (a delegated responder).
         OcspResponder = "ocsp-responder",
+        /// Signs a SHAKEN domain's indirect CRL (docs/profiles.md, "The domain CRL"); held
+        /// on CA nodes, under the CA passphrase.
+        CrlSigner = "crl-signer",
     }
 );
 
@@ -120,12 +123,13 @@ impl StoreReader {
         key_from_row(&row)
     }
 
-    /// Keys created before `before` that no authority and no certificate points to.
+    /// Keys created before `before` that no authority, certificate or CRL signer points to.
     pub async fn orphaned_keys(&self, before: Timestamp) -> Result<Vec<StoredKey>> {
         sqlx::query(&format!(
             "SELECT {KEY_COLUMNS} FROM keys WHERE created_at < $1 \
              AND NOT EXISTS (SELECT 1 FROM authorities a WHERE a.key_id = keys.id) \
-             AND NOT EXISTS (SELECT 1 FROM certificates c WHERE c.key_id = keys.id) ORDER BY id"
+             AND NOT EXISTS (SELECT 1 FROM certificates c WHERE c.key_id = keys.id) \
+             AND NOT EXISTS (SELECT 1 FROM crl_signers s WHERE s.key_id = keys.id) ORDER BY id"
         ))
         .bind(time_to_column(before))
         .fetch_all(self.pool())

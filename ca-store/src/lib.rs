@@ -2,7 +2,7 @@
 //!
 //! The storage layer of tsca. It keeps the authorities and their keys, operators, API tokens
 //! (hashed), numbering assignments, enrolments, every certificate with its status, the
-//! pre-signed OCSP responses, the CRLs, idempotency records, the running instances and the
+//! pre-signed OCSP responses, the CRLs (a SHAKEN domain's indirect CRL and its signer too), idempotency records, the running instances and the
 //! audit log, in PostgreSQL (the system of record, shared by several tsca processes) or SQLite
 //! (the embedded default), chosen by the database URL. Both run the same SQL through sqlx's
 //! Any driver; the schema lives in `migrations/postgres` and `migrations/sqlite`, embedded and
@@ -40,6 +40,7 @@ pub mod columns;
 mod connect;
 mod crls;
 mod database;
+mod domain_crls;
 mod enrolments;
 pub mod error;
 mod idempotency;
@@ -66,6 +67,7 @@ pub use certificates::{
 pub use connect::{code_schema_version, Backend, DatabaseUrl};
 pub use crls::CrlRecord;
 pub use database::{OcspResponseWriter, ResponderAccess, Store, StoreReader, WriteTx};
+pub use domain_crls::{CrlSigner, CrlSignerId, CrlSignerStatus, DomainCrl};
 pub use enrolments::{Enrolment, EnrolmentDecision, EnrolmentStatus, NewEnrolment};
 pub use error::{Result, StoreError, WriteOutcome};
 pub use idempotency::IdempotencyRecord;

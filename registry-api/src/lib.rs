@@ -218,6 +218,12 @@ pub fn router(state: AppState) -> Router {
             put(api::authorities::install_crl),
         )
         .route(
+            "/v1/authorities/{id}/crl-signer",
+            get(api::crl_signer::get)
+                .post(api::crl_signer::request)
+                .put(api::crl_signer::install),
+        )
+        .route(
             "/v1/authorities/{id}/tokens",
             post(api::authorities::create_token),
         )

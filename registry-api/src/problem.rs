@@ -219,7 +219,9 @@ impl From<ServiceError> for Problem {
             ServiceError::NoPassphrase { purpose } => {
                 tracing::error!(%purpose, "no key passphrase configured for this purpose");
                 let setting = match purpose {
-                    KeyPurpose::Ca => "keys.passphrase_file or TSCA_KEY_PASSPHRASE",
+                    KeyPurpose::Ca | KeyPurpose::CrlSigner => {
+                        "keys.passphrase_file or TSCA_KEY_PASSPHRASE"
+                    }
                     KeyPurpose::OcspResponder => {
                         "keys.responder_passphrase_file or TSCA_RESPONDER_KEY_PASSPHRASE"
                     }

@@ -242,9 +242,11 @@ pub(crate) async fn crl(
     headers: HeaderMap,
     Path(file): Path<String>,
 ) -> ApiResult<Response> {
-    let name = file
-        .strip_suffix(".crl")
-        .ok_or_else(|| Problem::not_found("CRLs are at /crl/{authority name}.crl"))?;
+    let name = file.strip_suffix(".crl").ok_or_else(|| {
+        Problem::not_found(
+            "CRLs are at /crl/{authority name}.crl, and a SHAKEN domain's at /crl/domain.crl",
+        )
+    })?;
     let record = state.repository.crl(name).await?;
     let max_age = ((record.next_update.as_second() - now()) / 2).min(3600);
     Ok(cacheable(

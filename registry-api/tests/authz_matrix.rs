@@ -110,6 +110,9 @@ enum Target {
     /// The root's CRL: a newer one for a call expected to succeed, else the one installed
     /// at setup.
     RootCrl,
+    /// The domain CRL signer of the root, which is a tsca-family root: only its admin gets
+    /// as far as the family check (422 shaken-root-only).
+    RootCrlSigner,
     NewOperatorInA,
     Operators,
     OperatorsOfA,
@@ -223,6 +226,10 @@ fn cases() -> Vec<Case> {
         case("PUT",  "/v1/authorities/{id}/certificate", ActiveAuthorityA,             [CONFLICT, CONFLICT, DENIED, DENIED,  DENIED,  DENIED,  DENIED]),
         // Only the root's admin installs the root's CRL.
         case("PUT",  "/v1/authorities/{id}/crl", RootCrl,                              [OK,      DENIED,  DENIED,  DENIED,  DENIED,  DENIED,  DENIED]),
+        // Only the root's admin manages a SHAKEN domain's CRL signer; this root is tsca-family.
+        case("GET",  "/v1/authorities/{id}/crl-signer", RootCrlSigner,                 [INVALID, DENIED,  DENIED,  DENIED,  DENIED,  DENIED,  DENIED]),
+        case("POST", "/v1/authorities/{id}/crl-signer", RootCrlSigner,                 [INVALID, DENIED,  DENIED,  DENIED,  DENIED,  DENIED,  DENIED]),
+        case("PUT",  "/v1/authorities/{id}/crl-signer", RootCrlSigner,                 [INVALID, DENIED,  DENIED,  DENIED,  DENIED,  DENIED,  DENIED]),
         case("POST", "/v1/authorities/{id}/tokens", AuthorityA,                        [CREATED, CREATED, CREATED, DENIED,  DENIED,  DENIED,  DENIED]),
         // No climbing: A's admin cannot mint a token for its parent.
         case("POST", "/v1/authorities/{id}/tokens", RegionalAuthority,                 [CREATED, CREATED, DENIED,  DENIED,  DENIED,  DENIED,  DENIED]),
@@ -542,6 +549,14 @@ impl World {
                     self.root_crl.clone()
                 };
                 call.body = Some(("application/x-pem-file", pem));
+            }
+            RootCrlSigner => {
+                call.params.push("1".into());
+                // Read by PUT only (a certificate, but not the signer's).
+                call.body = Some((
+                    "application/pem-certificate-chain",
+                    self.b_certificate.clone(),
+                ));
             }
             NewOperatorInA => {
                 call.body = json_body(json!({"authority_id": self.a,

@@ -12,7 +12,8 @@ use ca_core::csr::build_csr;
 use ca_core::issue::{issue, CertificateRequest, Issuer, IssuingAuthority};
 use ca_core::keys::{KeyAlgorithm, Signer, SoftwareKey};
 use ca_core::numbering::NumberingScope;
-use ca_core::profile::{Profile, Publication, SubjectName};
+use ca_core::profile::{Profile, ProfileFamily, Publication, SubjectName};
+use ca_core::shaken::{ShakenDomain, SHAKEN_CP_V1_4};
 use ca_core::x509::Certificate;
 use ca_service::{
     AssignRequest, AuthorityRequest, Engine, EngineConfig, EnrolRequest, KeyPassphrases,
@@ -94,16 +95,46 @@ pub fn csr_of(key: &SoftwareKey) -> String {
 impl World {
     /// The world on `db`, with the national CA approving `approval`.
     pub async fn new(db: Arc<TestDatabase>, approval: ApprovalPolicy) -> World {
+        Self::build(db, approval, false).await
+    }
+
+    /// The same world in the SHAKEN family (docs/profiles.md): P-256 CAs whose certificates
+    /// point at the domain CRL, signed by the signer named [`shaken_signer_name`].
+    pub async fn shaken(db: Arc<TestDatabase>) -> World {
+        Self::build(db, ApprovalPolicy::WithinAssignments, true).await
+    }
+
+    async fn build(db: Arc<TestDatabase>, approval: ApprovalPolicy, shaken: bool) -> World {
         let store = Store::open(&db.url).await.unwrap();
         let clock = ManualClock::at(now());
         let engine = engine_on(store.clone(), &clock);
-        let root_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
+        let (algorithm, family, word) = if shaken {
+            (KeyAlgorithm::EcdsaP256, shaken_family(), " SHAKEN")
+        } else {
+            (KeyAlgorithm::EcdsaP384, ProfileFamily::Tsca, "")
+        };
+        let root_key = SoftwareKey::generate(algorithm).unwrap();
         let root = issue(
             &CertificateRequest {
                 profile: Profile::Root,
-                family: ca_core::profile::ProfileFamily::Tsca,
-                subject: SubjectName::new("Engine Test Root", Some("Test SDO"), Some("CH"))
-                    .unwrap(),
+                family: family.clone(),
+                subject: SubjectName::new(
+                    if shaken {
+                        "Engine Test SHAKEN ROOT"
+                    } else {
+                        "Engine Test Root"
+                    },
+                    Some("Test SDO"),
+                    Some("CH"),
+                )
+                .and_then(|s| {
+                    if shaken {
+                        s.with_serial_number("root")
+                    } else {
+                        Ok(s)
+                    }
+                })
+                .unwrap(),
                 public_key: root_key.public_key().clone(),
                 scope: None,
                 not_before: SystemTime::now() - Duration::from_secs(3600),
@@ -114,8 +145,15 @@ impl World {
             &mut OsRng,
         )
         .unwrap();
+        let authority_family = match &family {
+            ProfileFamily::Tsca => ca_store::AuthorityFamily::Tsca,
+            ProfileFamily::Shaken(_) => ca_store::AuthorityFamily::Shaken {
+                policy: SHAKEN_CP_V1_4.into(),
+                crl_issuer_der: der::Encode::to_der(&shaken_signer_name()).unwrap(),
+            },
+        };
         let root_id = engine
-            .register_root(&ROOT, "root", root.der())
+            .register_root_in(&ROOT, "root", root.der(), authority_family)
             .await
             .unwrap()
             .id;
@@ -129,7 +167,7 @@ impl World {
                     parent_id: root_id,
                     scope: scope(&regional_scope),
                     subject: SubjectFields {
-                        common_name: "Engine Test Regional".into(),
+                        common_name: format!("Engine Test{word} Regional"),
                         organization: Some("Test Region".into()),
                         country: Some("BE".into()),
                     },
@@ -141,7 +179,27 @@ impl World {
             .unwrap()
             .value;
         let csr_pem = created.csr_pem.expect("the root is offline: a CSR");
-        let signed = sign_with_root(&root_key, root.certificate(), &csr_pem, &regional_scope);
+        let signed = if shaken {
+            sign_in_domain(
+                &root_key,
+                root.certificate(),
+                &csr_pem,
+                Profile::RegionalCa,
+                {
+                    SubjectName::new(
+                        "Engine Test SHAKEN Regional",
+                        Some("Test Region"),
+                        Some("BE"),
+                    )
+                    .unwrap()
+                    .with_serial_number("europe")
+                    .unwrap()
+                },
+                Some(&regional_scope),
+            )
+        } else {
+            sign_with_root(&root_key, root.certificate(), &csr_pem, &regional_scope)
+        };
         let regional = engine
             .install_authority_certificate(&ROOT, created.authority.id, &signed)
             .await
@@ -156,7 +214,7 @@ impl World {
                     parent_id: regional,
                     scope: scope(&["prefix:33", "mcc:208", "spc:*"]),
                     subject: SubjectFields {
-                        common_name: "Engine Test National".into(),
+                        common_name: format!("Engine Test{word} National"),
                         organization: Some("Test Regulator".into()),
                         country: Some("FR".into()),
                     },
@@ -298,6 +356,66 @@ pub fn sign_with_root(
                 .unwrap(),
             public_key: csr.public_key().clone(),
             scope: Some(NumberingScope::parse(entries.iter().copied()).unwrap()),
+            not_before: SystemTime::now() - Duration::from_secs(3600),
+            validity: None,
+        },
+        Issuer::Authority(&issuing),
+        key,
+        &mut OsRng,
+    )
+    .unwrap()
+    .der()
+    .to_vec()
+}
+
+/// The SHAKEN trust domain of [`World::shaken`].
+pub fn shaken_family() -> ProfileFamily {
+    ProfileFamily::Shaken(
+        ShakenDomain::new(
+            SHAKEN_CP_V1_4,
+            "http://127.0.0.1:8080/crl/domain.crl",
+            shaken_signer_name(),
+        )
+        .unwrap(),
+    )
+}
+
+/// The domain CRL signer's name in [`World::shaken`].
+pub fn shaken_signer_name() -> x509_cert::name::Name {
+    SubjectName::new("Test SDO SHAKEN CRL Signer", Some("Test SDO"), Some("CH"))
+        .unwrap()
+        .with_serial_number("domain-crl-signer")
+        .unwrap()
+        .to_name()
+        .unwrap()
+}
+
+/// The SHAKEN root's ceremony: the root key certifies a CSR's key with `profile`.
+pub fn sign_in_domain(
+    key: &SoftwareKey,
+    root: &Certificate,
+    csr_pem: &str,
+    profile: Profile,
+    subject: SubjectName,
+    scope: Option<&[&str]>,
+) -> Vec<u8> {
+    let csr = ca_core::csr::CheckedCsr::from_pem(csr_pem.as_bytes()).unwrap();
+    let ProfileFamily::Shaken(domain) = shaken_family() else {
+        unreachable!()
+    };
+    let issuing = IssuingAuthority::in_domain(
+        root.clone(),
+        domain,
+        ca_core::numbering::ScopeConstraint::Unconstrained,
+    )
+    .unwrap();
+    issue(
+        &CertificateRequest {
+            profile,
+            family: shaken_family(),
+            subject,
+            public_key: csr.public_key().clone(),
+            scope: scope.map(|entries| NumberingScope::parse(entries.iter().copied()).unwrap()),
             not_before: SystemTime::now() - Duration::from_secs(3600),
             validity: None,
         },

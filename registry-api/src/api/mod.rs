@@ -6,6 +6,7 @@
 pub(crate) mod assignments;
 pub(crate) mod authorities;
 pub(crate) mod certificates;
+pub(crate) mod crl_signer;
 pub(crate) mod enrolments;
 pub(crate) mod operators;
 pub(crate) mod render;

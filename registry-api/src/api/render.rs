@@ -4,8 +4,8 @@
 use ca_core::numbering::ScopeConstraint;
 use ca_service::IssuedToken;
 use ca_store::{
-    ApiToken, ApprovalPolicy, Assignment, Authority, CertificateRecord, Enrolment, Operator,
-    TokenGrant,
+    ApiToken, ApprovalPolicy, Assignment, Authority, AuthorityFamily, CertificateRecord, Enrolment,
+    Operator, TokenGrant,
 };
 use serde_json::{json, Value};
 
@@ -26,7 +26,12 @@ pub(crate) fn authority(a: &Authority) -> Value {
         "scope": scope_list(&a.scope), "status": a.status,
         "auto_approve": a.approval == ApprovalPolicy::WithinAssignments,
         "certificate_fingerprint": a.certificate_fingerprint().map(|f| f.to_string()),
-        "crl_url": format!("/crl/{}.crl", a.name),
+        // Where the certificates it issued are listed when revoked: a SHAKEN authority's go
+        // in the domain CRL.
+        "crl_url": match a.family {
+            AuthorityFamily::Tsca => format!("/crl/{}.crl", a.name),
+            AuthorityFamily::Shaken { .. } => "/crl/domain.crl".to_owned(),
+        },
         "certificate_url": a.certificate_der.as_ref().map(|_| format!("/ca/{}.der", a.name)),
         "created_at": a.created_at.as_second(),
     })
