@@ -5,7 +5,8 @@
 use ca_core::ident::Fingerprint;
 use ca_core::x509::Certificate;
 use ca_store::{
-    Authority, AuthorityId, AuthorityStatus, CertificateRecord, CrlRecord, StoreReader, Tier,
+    Authority, AuthorityId, AuthorityStatus, CertificateRecord, CrlRecord, CrlSignerStatus,
+    StoreReader, Tier,
 };
 
 use crate::error::{ServiceError, ServiceResult};
@@ -97,18 +98,25 @@ impl Repository {
         })
     }
 
+    /// The registry's SHAKEN root (it holds at most one SHAKEN domain).
+    async fn shaken_root(&self) -> ServiceResult<Authority> {
+        self.trust_anchors()
+            .await?
+            .into_iter()
+            .find(|a| !a.signs_own_crl())
+            .ok_or_else(|| ServiceError::NotFound {
+                what: "SHAKEN domain",
+                key: "domain (this registry holds no SHAKEN hierarchy)".into(),
+            })
+    }
+
     /// The latest domain CRL of the registry's SHAKEN domain.
     async fn domain_crl(&self) -> ServiceResult<ServedCrl> {
         let missing = |hint: &str| ServiceError::NotFound {
             what: "CRL",
             key: format!("domain ({hint})"),
         };
-        let root = self
-            .trust_anchors()
-            .await?
-            .into_iter()
-            .find(|a| !a.signs_own_crl())
-            .ok_or_else(|| missing("this registry holds no SHAKEN hierarchy"))?;
+        let root = self.shaken_root().await?;
         let crl = self
             .reader
             .latest_domain_crl(root.id)
@@ -148,8 +156,21 @@ impl Repository {
             })
     }
 
-    /// An authority's certificate (DER), for AIA caIssuers.
+    /// An authority's certificate (DER), for AIA caIssuers; `domain` is the SHAKEN domain
+    /// CRL signer's, which relying parties need to check `/crl/domain.crl`.
     pub async fn ca_certificate(&self, authority_name: &str) -> ServiceResult<Vec<u8>> {
+        if authority_name == "domain" {
+            let root = self.shaken_root().await?;
+            return self
+                .reader
+                .crl_signer(root.id, CrlSignerStatus::Active)
+                .await?
+                .and_then(|s| s.certificate_der)
+                .ok_or_else(|| ServiceError::NotFound {
+                    what: "certificate of the domain CRL signer",
+                    key: "domain (none is installed yet)".into(),
+                });
+        }
         self.reader
             .authority_by_name(authority_name)
             .await?

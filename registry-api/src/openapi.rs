@@ -46,7 +46,7 @@ const OPS: &[Op] = &[
     Op { path: "/v1/audit", method: "get", summary: "Audit entries after a sequence number (root-admin, auditor)", auth: true, body: None, ok: ("200", "Object") },
     Op { path: "/chains/{file}", method: "get", summary: "Certificate chain, leaf first ({fingerprint}.pem): what x5u points to", auth: false, body: None, ok: ("200", "Pem") },
     Op { path: "/crl/{file}", method: "get", summary: "An authority's CRL ({name}.crl), or a SHAKEN domain's indirect CRL (domain.crl), DER", auth: false, body: None, ok: ("200", "Der") },
-    Op { path: "/ca/{file}", method: "get", summary: "An authority's certificate ({name}.der), DER", auth: false, body: None, ok: ("200", "Cert") },
+    Op { path: "/ca/{file}", method: "get", summary: "An authority's certificate ({name}.der), or the SHAKEN domain CRL signer's (domain.der), DER", auth: false, body: None, ok: ("200", "Cert") },
     Op { path: "/v1/trust-anchors", method: "get", summary: "The roots: JSON, or a PEM bundle with Accept: application/pem-certificate-chain", auth: false, body: None, ok: ("200", "Object") },
     Op { path: "/v1/lookup/e164/{number}", method: "get", summary: "Operators and certificates authorised for an E.164 number, most specific first", auth: false, body: None, ok: ("200", "Object") },
     Op { path: "/v1/lookup/plmn/{mccmnc}", method: "get", summary: "Operators and certificates authorised for a PLMN", auth: false, body: None, ok: ("200", "Object") },

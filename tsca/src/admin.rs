@@ -108,6 +108,31 @@ pub enum AdminCommand {
         /// The CRL (DER or PEM): root.crl from `tsca ceremony revoke` or `sign-crl`.
         file: PathBuf,
     },
+    /// Make the key of a SHAKEN domain's CRL signer and print its CSR (or the pending one's),
+    /// for `tsca ceremony sign-crl-signer`.
+    CrlSignerCsr {
+        /// Authority id (the SHAKEN root's).
+        #[arg(long)]
+        authority: i64,
+        /// Write the CSR (PEM) here instead of printing the answer.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Install the root's certificate for the pending CRL signer; it signs /crl/domain.crl
+    /// at once.
+    InstallCrlSigner {
+        /// Authority id (the SHAKEN root's).
+        #[arg(long)]
+        authority: i64,
+        /// The certificate (PEM) from `tsca ceremony sign-crl-signer`.
+        file: PathBuf,
+    },
+    /// Show a SHAKEN root's CRL signers: the pending one and the active one.
+    CrlSigner {
+        /// Authority id (the SHAKEN root's).
+        #[arg(long)]
+        authority: i64,
+    },
     /// Register an operator (prints its first token once); give it its SPC with
     /// `assign --resource spc:CODE` before it enrols.
     CreateOperator {
@@ -223,6 +248,40 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> CliResult<()
             )
             .await;
         }
+        AdminCommand::CrlSignerCsr { authority, out } => {
+            let path = format!("/v1/authorities/{authority}/crl-signer");
+            let Some(out) = out else {
+                return request(connection, "POST", &path, Body::None).await;
+            };
+            let answer = request_value(connection, "POST", &path, Body::None).await?;
+            let csr = answer
+                .get("csr_pem")
+                .and_then(Value::as_str)
+                .ok_or("the registry's answer has no csr_pem")?;
+            std::fs::write(&out, csr)
+                .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            return print_quietly(&format!(
+                "CRL signer CSR written to {}\nsign it: tsca ceremony sign-crl-signer --csr {} --out signer.pem",
+                out.display(),
+                out.display()
+            ));
+        }
+        AdminCommand::InstallCrlSigner { authority, file } => {
+            let pem = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            return request(
+                connection,
+                "PUT",
+                &format!("/v1/authorities/{authority}/crl-signer"),
+                Body::Pem(pem),
+            )
+            .await;
+        }
+        AdminCommand::CrlSigner { authority } => (
+            "GET",
+            format!("/v1/authorities/{authority}/crl-signer"),
+            None,
+        ),
         AdminCommand::CreateOperator {
             authority,
             name,
@@ -298,7 +357,19 @@ enum Body {
     Crl(Vec<u8>),
 }
 
+/// Sends one request and prints the answer.
 async fn request(connection: &Connection, method: &str, path: &str, body: Body) -> CliResult<()> {
+    let answer = request_value(connection, method, path, body).await?;
+    print_quietly(&serde_json::to_string_pretty(&answer)?)
+}
+
+/// Sends one request; the answer's JSON, or an error saying what the registry refused.
+async fn request_value(
+    connection: &Connection,
+    method: &str,
+    path: &str,
+    body: Body,
+) -> CliResult<Value> {
     let mut builder = reqwest::Client::builder().use_rustls_tls();
     if let Some(path) = &connection.cacert {
         let pem =
@@ -346,7 +417,7 @@ async fn request(connection: &Connection, method: &str, path: &str, body: Body) 
     let text = response.text().await?;
     let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
     if status.is_success() {
-        print_quietly(&serde_json::to_string_pretty(&value)?)
+        Ok(value)
     } else {
         let detail = value.get("detail").and_then(Value::as_str).unwrap_or("");
         let field = value

@@ -352,6 +352,26 @@ async fn build(
     engine
         .install_authority_certificate(&QUICKSTART, regional.authority.id, &signed_der)
         .await?;
+    if shaken {
+        // The domain CRL signer: its key here, its certificate from the root's ceremony;
+        // installing it publishes /crl/domain.crl.
+        let signer = engine.request_crl_signer(&QUICKSTART, root.id).await?;
+        let csr = ca_core::x509::pem_encode("CERTIFICATE REQUEST", &signer.csr_der)?;
+        let certificate = ceremony::sign_crl_signer(
+            &paths.offline_root(),
+            &root_key,
+            &root_cert,
+            &policy,
+            csr.as_bytes(),
+            None,
+        )?;
+        let der = ca_core::x509::Certificate::from_pem(certificate.as_bytes())?.to_der()?;
+        engine
+            .install_crl_signer(&QUICKSTART, root.id, &der)
+            .await?
+            .crl
+            .ok_or("the first domain CRL was not signed (see the log above)")?;
+    }
     drop(root_key);
 
     // National CA, issued at once by the regional one.
@@ -524,9 +544,11 @@ fn print_welcome(paths: &Paths, state: &State, addresses: Addresses) -> CliResul
     let d = paths.root.display();
     let fp = &state.operator_fingerprint;
     let crl_check = if state.profile == "shaken" {
-        // SHAKEN CAs sign no CRLs; the domain CRL is not published yet (docs/profiles.md).
-        "  (SHAKEN profile: whole-chain CRL checking waits for the domain CRL, not published yet)\n"
-            .to_owned()
+        // SHAKEN CAs sign no CRLs: the domain's indirect CRL, signed by the domain CRL signer
+        // (/ca/domain.der), lists the whole hierarchy; the root's CRL covers the signer.
+        format!(
+            "  for crl in domain root; do curl -s http://{publication}/crl/$crl.crl | openssl crl -inform DER; done > crls.pem\n  curl -s http://{publication}/ca/domain.der | openssl x509 -inform DER | cat - {d}/example-operator/chain.pem > untrusted.pem\n  openssl verify -crl_check_all -extended_crl -CAfile {d}/offline-root/root.pem -untrusted untrusted.pem -CRLfile crls.pem {d}/example-operator/certificate.pem\n"
+        )
     } else {
         format!(
             "  for ca in root europe france; do curl -s http://{publication}/crl/$ca.crl | openssl crl -inform DER; done > crls.pem\n  openssl verify -crl_check_all -CAfile {d}/offline-root/root.pem -untrusted {d}/example-operator/chain.pem -CRLfile crls.pem {d}/example-operator/certificate.pem\n"

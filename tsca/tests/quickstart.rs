@@ -296,6 +296,15 @@ fn quickstart_commands_work_verbatim() {
             .output()
             .unwrap()
     };
+    // A tsca-family root has no domain CRL signer: its CAs sign their own CRLs.
+    let out = admin(&["crl-signer-csr", "--authority", "1"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && said.contains("422")
+            && said.contains("not the root of a SHAKEN hierarchy"),
+        "{said}"
+    );
     // A token on the command line is refused, saying where it goes instead.
     let argv = Command::new(env!("CARGO_BIN_EXE_tsca"))
         .args(["admin", "--token", &admin_token, "authorities"])
@@ -489,7 +498,7 @@ fn quickstart_commands_work_verbatim() {
 
 /// `tsca quickstart --profile shaken`: the hierarchy follows the SHAKEN profiles
 /// (docs/profiles.md) and what a SHAKEN verifier checks holds: P-256 throughout, the names,
-/// a chain openssl verifies and an OCSP answer; an enrolment naming numbers is refused with
+/// a chain openssl verifies, through the domain CRL too, and an OCSP answer; an enrolment naming numbers is refused with
 /// the SHAKEN rule.
 #[test]
 fn a_shaken_quickstart_issues_shaken_certificates() {
@@ -528,6 +537,16 @@ fn a_shaken_quickstart_issues_shaken_certificates() {
     let ocsp = printed_command(&running.printed, "openssl ocsp");
     let (ok, out) = shell(&ocsp);
     assert!(ok && out.contains(": good"), "{out}");
+    // The whole chain's revocation, as printed: the domain's indirect CRL and the root's.
+    let crl_check = [
+        "for crl in domain root",
+        "curl -s http://",
+        "openssl verify -crl_check_all -extended_crl",
+    ]
+    .map(|start| printed_command(&running.printed, start))
+    .join(" && ");
+    let (ok, out) = shell(&format!("cd {d} && {crl_check}"));
+    assert!(ok && out.contains("certificate.pem: OK"), "{out}");
     // A SHAKEN certificate names one SPC and nothing else.
     let token = std::fs::read_to_string(data.join("secrets/operator-token")).unwrap();
     let (_, answer) = shell(&format!(
@@ -539,5 +558,63 @@ fn a_shaken_quickstart_issues_shaken_certificates() {
         ports.registry
     ));
     assert!(answer.contains("exactly one SPC"), "{answer}");
+
+    // A new domain CRL signer through the CLI, as docs/operations.md says: its CSR from the
+    // registry, its certificate from the root's ceremony, installed; a wrong certificate is
+    // refused first, naming the rule.
+    let admin = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tsca"))
+            .args(["admin", "--registry"])
+            .arg(format!("https://127.0.0.1:{}", ports.registry))
+            .arg("--cacert")
+            .arg(data.join("tls/registry.pem"))
+            .arg("--token-file")
+            .arg(data.join("secrets/admin-token"))
+            .args(args)
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), said)
+    };
+    let (ok, said) = admin(&["crl-signer", "--authority", "1"]);
+    assert!(
+        ok && said.contains("\"active\"") && said.contains("\"pending\": null"),
+        "{said}"
+    );
+    let csr = format!("{d}/signer.csr");
+    let (ok, said) = admin(&["crl-signer-csr", "--authority", "1", "--out", &csr]);
+    assert!(
+        ok && said.contains("tsca ceremony sign-crl-signer"),
+        "{said}"
+    );
+    let operator_pem = format!("{d}/example-operator/certificate.pem");
+    let (ok, said) = admin(&["install-crl-signer", "--authority", "1", &operator_pem]);
+    assert!(
+        !ok && said.contains("(field body)") && said.contains("signer"),
+        "{said}"
+    );
+    let signer_pem = format!("{d}/signer.pem");
+    let signed = Command::new(env!("CARGO_BIN_EXE_tsca"))
+        .args(["ceremony", "sign-crl-signer", "--root"])
+        .arg(data.join("offline-root"))
+        .args(["--csr", &csr, "--out", &signer_pem, "--passphrase-file"])
+        .arg(data.join("secrets/root-ceremony-passphrase"))
+        .output()
+        .unwrap();
+    assert!(
+        signed.status.success()
+            && String::from_utf8_lossy(&signed.stdout).contains("install-crl-signer"),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let (ok, said) = admin(&["install-crl-signer", "--authority", "1", &signer_pem]);
+    assert!(ok && said.contains("\"crl_number\": 2"), "{said}");
+    // The new signer's CRL, checked the way the welcome prints it.
+    let (ok, out) = shell(&format!("cd {d} && {crl_check}"));
+    assert!(ok && out.contains("certificate.pem: OK"), "{out}");
     interrupt(&mut running.child);
 }

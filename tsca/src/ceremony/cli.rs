@@ -289,7 +289,11 @@ pub fn run(command: CeremonyCommand) -> CliResult<()> {
             )?;
             std::fs::write(&out, pem)
                 .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-            println!("signed the domain CRL signer: {}", out.display());
+            println!(
+                "signed the domain CRL signer: {}\ninstall it: tsca admin install-crl-signer --authority ID {}",
+                out.display(),
+                out.display()
+            );
             Ok(())
         }
         CeremonyCommand::Revoke {
