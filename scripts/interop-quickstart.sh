@@ -25,7 +25,7 @@
 #    operator's key against the root, fetching the chain from the x5u URL over HTTPS, and
 #    with its CRL check (-cert-verify 16, -crl-file) refuses it once the certificate is revoked.
 # 4. pkilint on every certificate, CRL and OCSP response fetched; Python cryptography loads
-#    every certificate and CRL.
+#    every certificate, CRL and OCSP response.
 #
 # Needs: openssl, curl, secsipidx, python3 with pkilint and cryptography (.ci/run installs
 # them).
@@ -269,8 +269,13 @@ if shaken:
         names = entry.extensions.get_extension_for_class(x509.CertificateIssuer).value
         assert list(names) == [x509.DirectoryName(certs[issuer].subject)], (revoked, names)
     assert domain.get_revoked_certificate_by_serial_number(certs["b"].serial_number) is None
-print("python cryptography read every certificate and CRL")
+from cryptography.x509 import ocsp
+for leaf, status in [("a", ocsp.OCSPCertStatus.REVOKED), ("b", ocsp.OCSPCertStatus.GOOD)]:
+    response = ocsp.load_der_ocsp_response(open(f"ocsp-{leaf}.der", "rb").read())
+    assert response.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL, leaf
+    assert response.serial_number == certs[leaf].serial_number and response.certificate_status == status, leaf
+print("python cryptography read every certificate, CRL and OCSP response")
 PY
-then pass "Python cryptography: signatures, distribution points, root CRL"; else fail "Python cryptography checks"; fi
+then pass "Python cryptography: signatures, distribution points, CRLs, OCSP responses"; else fail "Python cryptography checks"; fi
 
 finish "interop on a quickstart ($profile family)"
