@@ -54,6 +54,16 @@ fn entries(crl: &DomainCrl, signer: &Certificate) -> Vec<(Vec<u8>, Name)> {
         .collect()
 }
 
+/// The latest domain CRL, which must exist.
+async fn latest(w: &World) -> DomainCrl {
+    w.engine
+        .reader()
+        .latest_domain_crl(w.root)
+        .await
+        .unwrap()
+        .expect("a domain CRL")
+}
+
 fn subject_of(der: &[u8]) -> Name {
     Certificate::from_der(der).unwrap().tbs_certificate.subject
 }
@@ -202,7 +212,7 @@ async fn a_wrong_signer_certificate_leaves_nothing_behind() {
             // is still signing it).
             assert!(installed.crl.as_ref().is_none_or(|c| c.crl_number == 1));
         }
-        let first = w.engine.reader().latest_domain_crl(w.root).await.unwrap();
+        let first = Some(latest(&w).await);
         assert_eq!(first.unwrap().crl_number, 1);
         let after = w.footprint().await;
         // signer installed + domain CRL published.
@@ -245,13 +255,7 @@ async fn the_domain_crl_lists_every_revocation_of_the_domain() {
             .await
             .unwrap();
         let national = w.engine.reader().authority(w.national).await.unwrap();
-        let crl = w
-            .engine
-            .reader()
-            .latest_domain_crl(w.root)
-            .await
-            .unwrap()
-            .unwrap();
+        let crl = latest(&w).await;
         assert_eq!(crl.crl_number, 2);
         let listed = entries(&crl, &signer);
         assert_eq!(listed.len(), 1);
@@ -285,13 +289,7 @@ async fn the_domain_crl_lists_every_revocation_of_the_domain() {
             .revoke(&ROOT, &national_fp, "cACompromise", None)
             .await
             .unwrap();
-        let crl = w
-            .engine
-            .reader()
-            .latest_domain_crl(w.root)
-            .await
-            .unwrap()
-            .unwrap();
+        let crl = latest(&w).await;
         let listed = entries(&crl, &signer);
         assert_eq!(listed.len(), 2);
         assert!(
@@ -323,13 +321,7 @@ async fn the_domain_crl_lists_every_revocation_of_the_domain() {
             .install_offline_crl(&ROOT, w.root, &root_crl)
             .await
             .unwrap();
-        let crl = w
-            .engine
-            .reader()
-            .latest_domain_crl(w.root)
-            .await
-            .unwrap()
-            .unwrap();
+        let crl = latest(&w).await;
         let listed = entries(&crl, &signer);
         assert_eq!(listed.len(), 3);
         assert!(listed.contains(&(
@@ -344,20 +336,14 @@ async fn the_domain_crl_lists_every_revocation_of_the_domain() {
         // Nothing changed: maintenance leaves a fresh CRL alone.
         let report = w.engine.maintain().await;
         assert_eq!(report.crls_published, 0, "{report:?}");
-        let latest = crl.crl_number;
+        let fresh = crl.crl_number;
         // A day later it signs again.
         w.clock
             .advance(std::time::Duration::from_secs(24 * 3600 + 60));
         let report = w.engine.maintain().await;
         assert!(report.crls_published >= 1, "{report:?}");
-        let crl = w
-            .engine
-            .reader()
-            .latest_domain_crl(w.root)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(crl.crl_number > latest);
+        let crl = latest(&w).await;
+        assert!(crl.crl_number > fresh);
         assert_eq!(entries(&crl, &signer).len(), 3);
     })
     .await;

@@ -348,8 +348,10 @@ pub fn sign_with_root(
         },
     )
     .unwrap();
-    issue(
-        &CertificateRequest {
+    ceremony_issue(
+        &issuing,
+        key,
+        CertificateRequest {
             profile: Profile::RegionalCa,
             family: ca_core::profile::ProfileFamily::Tsca,
             subject: SubjectName::new("Engine Test Regional", Some("Test Region"), Some("BE"))
@@ -359,13 +361,19 @@ pub fn sign_with_root(
             not_before: SystemTime::now() - Duration::from_secs(3600),
             validity: None,
         },
-        Issuer::Authority(&issuing),
-        key,
-        &mut OsRng,
     )
-    .unwrap()
-    .der()
-    .to_vec()
+}
+
+/// The root key signs `request` as `issuing`: the DER certificate.
+fn ceremony_issue(
+    issuing: &IssuingAuthority,
+    key: &SoftwareKey,
+    request: CertificateRequest,
+) -> Vec<u8> {
+    issue(&request, Issuer::Authority(issuing), key, &mut OsRng)
+        .unwrap()
+        .der()
+        .to_vec()
 }
 
 /// The SHAKEN trust domain of [`World::shaken`].
@@ -409,8 +417,10 @@ pub fn sign_in_domain(
         ca_core::numbering::ScopeConstraint::Unconstrained,
     )
     .unwrap();
-    issue(
-        &CertificateRequest {
+    ceremony_issue(
+        &issuing,
+        key,
+        CertificateRequest {
             profile,
             family: shaken_family(),
             subject,
@@ -419,13 +429,7 @@ pub fn sign_in_domain(
             not_before: SystemTime::now() - Duration::from_secs(3600),
             validity: None,
         },
-        Issuer::Authority(&issuing),
-        key,
-        &mut OsRng,
     )
-    .unwrap()
-    .der()
-    .to_vec()
 }
 
 /// Runs `story` on every configured backend.

@@ -97,13 +97,7 @@ pub(crate) async fn install_certificate(
     Path(id): Path<AuthorityId>,
     body: String,
 ) -> ApiResult<Json<Value>> {
-    let certs = ca_core::x509::Certificate::load_pem_chain(body.as_bytes())
-        .map_err(|e| Problem::bad_request("body", format!("expected the PEM certificate: {e}")))?;
-    let first = certs
-        .first()
-        .ok_or_else(|| Problem::bad_request("body", "no certificate in the body"))?
-        .to_der()
-        .map_err(|e| Problem::bad_request("body", e.to_string()))?;
+    let first = super::first_pem_certificate(&body)?;
     let installed = state
         .engine
         .install_authority_certificate(&who, id, &first)

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::auth::Caller;
 use crate::extract::Path;
-use crate::problem::{ApiResult, Problem};
+use crate::problem::ApiResult;
 use crate::AppState;
 
 fn pem(label: &str, der: &[u8]) -> Option<String> {
@@ -68,13 +68,7 @@ pub(crate) async fn install(
     Path(id): Path<AuthorityId>,
     body: String,
 ) -> ApiResult<Json<Value>> {
-    let certs = ca_core::x509::Certificate::load_pem_chain(body.as_bytes())
-        .map_err(|e| Problem::bad_request("body", format!("expected the PEM certificate: {e}")))?;
-    let der = certs
-        .first()
-        .ok_or_else(|| Problem::bad_request("body", "no certificate in the body"))?
-        .to_der()
-        .map_err(|e| Problem::bad_request("body", e.to_string()))?;
+    let der = super::first_pem_certificate(&body)?;
     let installed = state.engine.install_crl_signer(&who, id, &der).await?;
     Ok(Json(json!({
         "signer": signer(&installed.signer),

@@ -28,6 +28,17 @@ pub struct Body<T>(pub T);
 /// `application/merge-patch+json`.
 pub struct MergePatch<T>(pub T);
 
+/// The first certificate of a PEM body (what `tsca ceremony` writes), as DER.
+pub(crate) fn first_pem_certificate(body: &str) -> Result<Vec<u8>, Problem> {
+    let certs = ca_core::x509::Certificate::load_pem_chain(body.as_bytes())
+        .map_err(|e| Problem::bad_request("body", format!("expected the PEM certificate: {e}")))?;
+    certs
+        .first()
+        .ok_or_else(|| Problem::bad_request("body", "no certificate in the body"))?
+        .to_der()
+        .map_err(|e| Problem::bad_request("body", e.to_string()))
+}
+
 /// The media type of a request, without parameters, lower-cased.
 fn media_type(req: &axum::extract::Request) -> Option<String> {
     let value = req
