@@ -163,7 +163,32 @@ pub(crate) struct Pools {
     pub(crate) write: AnyPool,
 }
 
-pub(crate) async fn open_pools(url: &DatabaseUrl) -> Result<Pools> {
+/// How long a request may wait on the database (docs/operations.md, "When the database is
+/// gone"): a request never waits longer than `wait` for a connection, and on PostgreSQL no
+/// statement runs longer than `statement_timeout`, nor does a transaction sit idle longer than
+/// `idle_transaction_timeout` (the server ends it and frees its locks, so a client whose
+/// link froze mid-transaction cannot hold every writer behind the audit head).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatabaseLimits {
+    /// Longest wait for a pooled connection (default 2 s).
+    pub wait: Duration,
+    /// PostgreSQL `statement_timeout` (default 10 s).
+    pub statement_timeout: Duration,
+    /// PostgreSQL `idle_in_transaction_session_timeout` (default 30 s).
+    pub idle_transaction_timeout: Duration,
+}
+
+impl Default for DatabaseLimits {
+    fn default() -> Self {
+        Self {
+            wait: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(10),
+            idle_transaction_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+pub(crate) async fn open_pools(url: &DatabaseUrl, limits: DatabaseLimits) -> Result<Pools> {
     sqlx::any::install_default_drivers();
     match url.backend {
         Backend::Postgres => {
@@ -171,10 +196,23 @@ pub(crate) async fn open_pools(url: &DatabaseUrl) -> Result<Pools> {
             // audit head (which orders all writers), so with one shared pool a burst of
             // writers could take every connection and leave none for the reads that the
             // writer holding the lock, or the next request's authentication, needs.
+            let session = format!(
+                "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}",
+                limits.statement_timeout.as_millis(),
+                limits.idle_transaction_timeout.as_millis()
+            );
             let pool = |size: u32| {
+                let session = session.clone();
                 AnyPoolOptions::new()
                     .max_connections(size)
-                    .acquire_timeout(Duration::from_secs(10))
+                    .acquire_timeout(limits.wait)
+                    .after_connect(move |conn, _| {
+                        let session = session.clone();
+                        Box::pin(async move {
+                            conn.execute(session.as_str()).await?;
+                            Ok(())
+                        })
+                    })
                     .connect(&url.url)
             };
             let read = pool(16).await.map_err(|e| url.connect_error(e))?;
@@ -190,9 +228,11 @@ pub(crate) async fn open_pools(url: &DatabaseUrl) -> Result<Pools> {
                     }
                 }
             }
-            let options = || {
+            // A local file has no outage: the write pool's one connection is a queue of this
+            // process's writers, each a few milliseconds, so it waits longer than a read.
+            let options = |wait: Duration| {
                 AnyPoolOptions::new()
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(wait)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute(
@@ -204,7 +244,7 @@ pub(crate) async fn open_pools(url: &DatabaseUrl) -> Result<Pools> {
                         })
                     })
             };
-            let write = options()
+            let write = options(limits.wait.max(Duration::from_secs(30)))
                 .max_connections(1)
                 .connect(&url.url)
                 .await
@@ -220,7 +260,7 @@ pub(crate) async fn open_pools(url: &DatabaseUrl) -> Result<Pools> {
                 .fetch_optional(&write)
                 .await
                 .map_err(|e| url.connect_error(e))?;
-            let read = options()
+            let read = options(limits.wait)
                 .max_connections(4)
                 .connect(&url.url)
                 .await

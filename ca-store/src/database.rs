@@ -25,7 +25,7 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 
 use crate::audit;
 use crate::columns::time_to_column;
-use crate::connect::{self, Backend, DatabaseUrl};
+use crate::connect::{self, Backend, DatabaseLimits, DatabaseUrl};
 use crate::error::{Result, StoreError};
 use crate::model::Actor;
 #[cfg(doc)]
@@ -42,9 +42,9 @@ pub(crate) struct Database {
 }
 
 impl Database {
-    async fn open(url: &str) -> Result<Arc<Database>> {
+    async fn open(url: &str, limits: DatabaseLimits) -> Result<Arc<Database>> {
         let url = DatabaseUrl::parse(url)?;
-        let pools = connect::open_pools(&url).await?;
+        let pools = connect::open_pools(&url, limits).await?;
         let applied = connect::migrate(&pools.write, url.backend).await?;
         if !applied.is_empty() {
             tracing::info!(database = %url.redacted(), ?applied, "applied migrations");
@@ -107,8 +107,13 @@ impl Store {
     /// Opens the database at `url`, applies pending migrations and refuses a database newer
     /// than this code. See [`DatabaseUrl::parse`] for the URL forms.
     pub async fn open(url: &str) -> Result<Store> {
+        Self::open_with(url, DatabaseLimits::default()).await
+    }
+
+    /// [`Store::open`] with other waits and timeouts.
+    pub async fn open_with(url: &str, limits: DatabaseLimits) -> Result<Store> {
         Ok(Store {
-            db: Database::open(url).await?,
+            db: Database::open(url, limits).await?,
         })
     }
 
@@ -170,8 +175,8 @@ impl Store {
 impl ResponderAccess {
     /// Opens the database for an OCSP-only node (migrating it like any node, so nodes may
     /// start in any order).
-    pub async fn open(url: &str) -> Result<ResponderAccess> {
-        let db = Database::open(url).await?;
+    pub async fn open(url: &str, limits: DatabaseLimits) -> Result<ResponderAccess> {
+        let db = Database::open(url, limits).await?;
         Ok(ResponderAccess {
             reader: StoreReader { db: db.clone() },
             responses: OcspResponseWriter { db },

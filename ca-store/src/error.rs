@@ -172,6 +172,11 @@ fn classify(error: sqlx::Error) -> StoreError {
                 StoreError::Conflict(format!("already exists: {}", db.message()))
             } else if db.is_foreign_key_violation() {
                 StoreError::MissingReference(db.message().to_owned())
+            } else if code == "57014" || code == "25P03" {
+                StoreError::unavailable(format!(
+                    "the database ended a statement or transaction that ran past its timeout: {}",
+                    db.message()
+                ))
             } else if retryable_code(&code) {
                 StoreError::unavailable(db.message())
             } else {

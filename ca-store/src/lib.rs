@@ -64,7 +64,7 @@ pub use certificates::{
     CertificateFilter, CertificateRecord, CertificateStatus, CertifiedSubject, Issued, KeyBinding,
     Reservation, Revocation, RevokedSerial,
 };
-pub use connect::{code_schema_version, Backend, DatabaseUrl};
+pub use connect::{code_schema_version, Backend, DatabaseLimits, DatabaseUrl};
 pub use crls::CrlRecord;
 pub use database::{OcspResponseWriter, ResponderAccess, Store, StoreReader, WriteTx};
 pub use domain_crls::{CrlSigner, CrlSignerId, CrlSignerStatus, DomainCrl};

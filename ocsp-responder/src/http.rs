@@ -236,11 +236,26 @@ pub(crate) async fn answer(
     };
     // Read before the database: a revocation applied after this must win over our answer.
     let generation = inner.cache.generation();
-    let signed = sign_live(service, issuer_id, ids, nonce).await;
+    let deadline = inner.config.live_answer_deadline;
+    let Ok(signed) =
+        tokio::time::timeout(deadline, sign_live(service, issuer_id, ids, nonce)).await
+    else {
+        tracing::warn!(
+            ?deadline,
+            "a live OCSP answer was not ready in time (database slow or gone); answering tryLater"
+        );
+        inner.metrics.bump_try_later();
+        return error(service, ErrorStatus::TryLater, AfterError::KeepAlive);
+    };
     let (der, this_update, next_update, cacheable) = match signed {
         Ok(signed) => signed,
         Err(crate::OcspError::NoResponder(issuer)) => {
             tracing::info!(%issuer, "no delegated responder yet; answering tryLater");
+            inner.metrics.bump_try_later();
+            return error(service, ErrorStatus::TryLater, AfterError::KeepAlive);
+        }
+        Err(e) if e.is_outage() => {
+            tracing::warn!(error = %e, "the database is unavailable for a live OCSP answer; answering tryLater");
             inner.metrics.bump_try_later();
             return error(service, ErrorStatus::TryLater, AfterError::KeepAlive);
         }
@@ -425,13 +440,14 @@ mod tests {
         );
     }
 
-    /// With every live-signing slot taken, a miss is answered tryLater after the short wait
-    /// instead of queueing.
-    #[tokio::test]
-    async fn no_free_signing_slot_means_try_later() {
+    /// A responder on a fresh database that knows one issuer (no rows needed), and an
+    /// OCSP request (POST body) about a serial of it that is in no cache.
+    async fn one_issuer_service(
+        config: crate::OcspConfig,
+    ) -> (OcspService, ca_store::Store, Vec<u8>, tempfile::TempDir) {
         use ca_core::issue::{issue, CertificateRequest, Issuer};
         use ca_core::keys::{KeyAlgorithm, Signer, SoftwareKey};
-        use ca_core::ocsp::{parse_response, CertIdHash, IssuerHashes, ParsedResponse};
+        use ca_core::ocsp::{CertIdHash, IssuerHashes};
         use ca_core::profile::{Profile, SubjectName};
         use der::Encode;
 
@@ -451,14 +467,7 @@ mod tests {
             responses: store.ocsp_responses(),
             reader,
         };
-        let config = crate::OcspConfig {
-            live_signing_concurrency: 2,
-            live_signing_wait: std::time::Duration::from_millis(20),
-            ..crate::OcspConfig::default()
-        };
         let service = OcspService::start(sources, config).await.unwrap();
-        // An issuer known to the responder (no database rows needed: the answer stops at the
-        // signing slot).
         let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
         let ca = issue(
             &CertificateRequest {
@@ -500,15 +509,45 @@ mod tests {
         }
         .to_der()
         .unwrap();
+        (service, store, request, dir)
+    }
 
-        let _taken = service.inner.live.try_acquire_many(2).unwrap();
-        let response = answer(&service, RequestForm::Post, &request, &request).await;
+    async fn answer_status(service: &OcspService, request: &[u8]) -> ca_core::ocsp::ParsedResponse {
+        let response = answer(service, RequestForm::Post, request, request).await;
         let body = axum::body::to_bytes(response.into_body(), 1024)
             .await
             .unwrap();
+        ca_core::ocsp::parse_response(&body).unwrap()
+    }
+
+    /// With every live-signing slot taken, a miss is answered tryLater after the short wait
+    /// instead of queueing.
+    #[tokio::test]
+    async fn no_free_signing_slot_means_try_later() {
+        let config = crate::OcspConfig {
+            live_signing_concurrency: 2,
+            live_signing_wait: std::time::Duration::from_millis(20),
+            ..crate::OcspConfig::default()
+        };
+        let (service, _store, request, _dir) = one_issuer_service(config).await;
+        let _taken = service.inner.live.try_acquire_many(2).unwrap();
         assert_eq!(
-            parse_response(&body).unwrap(),
-            ParsedResponse::Error(ErrorStatus::TryLater)
+            answer_status(&service, &request).await,
+            ca_core::ocsp::ParsedResponse::Error(ErrorStatus::TryLater)
+        );
+        assert_eq!(service.metrics().try_later(), 1);
+    }
+
+    /// With the database gone, a miss (a certificate in no cache) is tryLater, the answer
+    /// RFC 6960 §2.3 gives for "temporarily unable to respond", not internalError.
+    #[tokio::test]
+    async fn a_miss_with_the_database_gone_is_try_later() {
+        let (service, store, request, _dir) =
+            one_issuer_service(crate::OcspConfig::default()).await;
+        store.close().await;
+        assert_eq!(
+            answer_status(&service, &request).await,
+            ca_core::ocsp::ParsedResponse::Error(ErrorStatus::TryLater)
         );
         assert_eq!(service.metrics().try_later(), 1);
     }

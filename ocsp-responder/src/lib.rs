@@ -81,6 +81,17 @@ pub enum OcspError {
     NoResponder(AuthorityId),
 }
 
+impl OcspError {
+    /// The database is unreachable, busy or past a timeout: the client should try later.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_retryable(),
+            Self::Service(e) => matches!(**e, ServiceError::Unavailable { .. }),
+            Self::Core(_) | Self::NoResponder(_) => false,
+        }
+    }
+}
+
 impl From<StoreError> for OcspError {
     fn from(e: StoreError) -> Self {
         Self::Store(Box::new(e))
@@ -116,6 +127,9 @@ pub struct OcspConfig {
     pub live_signing_concurrency: usize,
     /// How long a request waits for a live-signing slot before the answer is `tryLater`.
     pub live_signing_wait: Duration,
+    /// How long a live answer (database lookups and signature) may take before the answer is
+    /// `tryLater`: with the database slow or gone, a miss is told to come back, never held.
+    pub live_answer_deadline: Duration,
     /// Largest request body (POST) or decoded GET request, in octets.
     pub max_body_bytes: usize,
     /// How often the refresher re-signs responses past half their validity, drops expired
@@ -144,6 +158,7 @@ impl Default for OcspConfig {
             max_request_cache_entries: 4_096,
             live_signing_concurrency: 2 * cores,
             live_signing_wait: Duration::from_millis(250),
+            live_answer_deadline: Duration::from_secs(2),
             max_body_bytes: 64 * 1024,
             refresh_interval: Duration::from_secs(60),
             follow_interval: Duration::from_secs(1),

@@ -11,6 +11,9 @@
 //! ```toml
 //! [database]
 //! url = "postgres://tsca@db.internal:5432/tsca"     # TSCA_DATABASE_URL overrides
+//! wait_ms = 2000                  # longest wait for a connection (503 / tryLater beyond)
+//! statement_timeout_ms = 10000    # PostgreSQL: longest statement
+//! idle_transaction_timeout_ms = 30000   # PostgreSQL: longest idle transaction
 //!
 //! [keys]
 //! passphrase_file = "/run/secrets/tsca-key-passphrase"  # CA keys; or TSCA_KEY_PASSPHRASE
@@ -76,6 +79,40 @@ pub struct DatabaseSection {
     /// A file holding the URL (so the password stays out of the config).
     #[serde(default)]
     pub url_file: Option<PathBuf>,
+    /// Longest wait for a database connection, in milliseconds (default 2,000).
+    #[serde(default)]
+    pub wait_ms: Option<u64>,
+    /// PostgreSQL statement timeout, in milliseconds (default 10,000).
+    #[serde(default)]
+    pub statement_timeout_ms: Option<u64>,
+    /// PostgreSQL idle-in-transaction timeout, in milliseconds (default 30,000).
+    #[serde(default)]
+    pub idle_transaction_timeout_ms: Option<u64>,
+}
+
+impl DatabaseSection {
+    /// The waits and timeouts, defaults where not set.
+    pub fn limits(&self) -> CliResult<ca_store::DatabaseLimits> {
+        let defaults = ca_store::DatabaseLimits::default();
+        let ms = |value: Option<u64>, default: std::time::Duration, key: &str| match value {
+            None => Ok(default),
+            Some(0) => Err(format!("database.{key} must be above 0")),
+            Some(ms) => Ok(std::time::Duration::from_millis(ms)),
+        };
+        Ok(ca_store::DatabaseLimits {
+            wait: ms(self.wait_ms, defaults.wait, "wait_ms")?,
+            statement_timeout: ms(
+                self.statement_timeout_ms,
+                defaults.statement_timeout,
+                "statement_timeout_ms",
+            )?,
+            idle_transaction_timeout: ms(
+                self.idle_transaction_timeout_ms,
+                defaults.idle_transaction_timeout,
+                "idle_transaction_timeout_ms",
+            )?,
+        })
+    }
 }
 
 /// `[keys]`.

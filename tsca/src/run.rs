@@ -269,7 +269,8 @@ pub async fn serve_config(path: &Path) -> CliResult<()> {
     tracing::info!(registry = %config.registry.listen, publication = %config.publication.listen,
         publication_tls = ?publication_tls.as_ref().map(|t| t.listen), parts = ?config.services.run, "serving");
     if !config.services.run.contains(&Part::Registry) {
-        let access = ResponderAccess::open(&resolved.database_url).await?;
+        let access =
+            ResponderAccess::open(&resolved.database_url, config.database.limits()?).await?;
         tracing::info!(database = %access.reader.describe(), "database open (OCSP-only node: read-only, no CA key)");
         let node = Node::OcspOnly {
             access,
@@ -294,7 +295,7 @@ pub async fn serve_config(path: &Path) -> CliResult<()> {
         };
         Listener::Tls(tcp, tls_config_from_pem_files(cert, key)?)
     };
-    let store = Store::open(&resolved.database_url).await?;
+    let store = Store::open_with(&resolved.database_url, config.database.limits()?).await?;
     tracing::info!(database = %store.describe(), "database open");
     let engine = Engine::new(
         store,

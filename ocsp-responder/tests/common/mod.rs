@@ -88,7 +88,9 @@ pub fn sources(engine: &Engine) -> OcspSources {
 /// What an OCSP-only node opens: its own connections, the responder passphrase and no
 /// CA key.
 pub async fn ocsp_only_sources(url: &str, ocsp_validity: Duration) -> OcspSources {
-    let access = ResponderAccess::open(url).await.unwrap();
+    let access = ResponderAccess::open(url, ca_store::DatabaseLimits::default())
+        .await
+        .unwrap();
     let keys = KeyRing::new(
         access.reader.clone(),
         KeyPassphrases {
