@@ -36,6 +36,7 @@ pub mod idempotency;
 mod issuance;
 mod key_policy;
 pub mod keys;
+mod last_good;
 pub mod maintenance;
 mod offline_crl;
 mod operators;

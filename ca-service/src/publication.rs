@@ -2,6 +2,8 @@
 //! certificates, trust anchors). Read-only, so every node serves it, OCSP-only nodes
 //! included; CRLs are published by the gateway on CA nodes and only read here.
 
+use std::sync::Arc;
+
 use ca_core::ident::Fingerprint;
 use ca_core::x509::Certificate;
 use ca_store::{
@@ -10,6 +12,7 @@ use ca_store::{
 };
 
 use crate::error::{ServiceError, ServiceResult};
+use crate::last_good::LastGood;
 
 /// The certificates from authority `id` up to its root (inclusive), child first.
 pub async fn chain_certificates(
@@ -45,16 +48,71 @@ pub struct ServedCrl {
     pub next_update: jiff::Timestamp,
 }
 
-/// The read-only repository over a store.
+/// The read-only repository over a store. It keeps the last CRLs, CA certificates and
+/// chains it served, and serves those when the database is unavailable
+/// ([`crate::last_good`]).
 #[derive(Clone, Debug)]
 pub struct Repository {
     reader: StoreReader,
+    crls: Arc<LastGood<ServedCrl>>,
+    ca_certificates: Arc<LastGood<Vec<u8>>>,
+    chains: Arc<LastGood<(CertificateRecord, String)>>,
 }
+
+/// Chains kept for an outage: the peers' chains a signing node keeps fetching (each a few
+/// KB, so at most about 12 MB).
+const CHAINS_KEPT: usize = 4_096;
+
+/// How often [`Repository::keep_warm`] reads every CRL and CA certificate again.
+const WARM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Repository {
     /// The repository over `reader`.
     pub fn new(reader: StoreReader) -> Self {
-        Self { reader }
+        Self {
+            reader,
+            crls: Arc::new(LastGood::new(4_096)),
+            ca_certificates: Arc::new(LastGood::new(4_096)),
+            chains: Arc::new(LastGood::new(CHAINS_KEPT)),
+        }
+    }
+
+    /// Reads every authority's CRL and certificate, and the domain CRL and its signer's
+    /// certificate, now and every 10 s, so that an outage finds them held even if no one
+    /// asked for them yet. Runs until the last clone of this repository is dropped.
+    pub fn keep_warm(&self) {
+        let reader = self.reader.clone();
+        let (crls, certificates) = (
+            Arc::downgrade(&self.crls),
+            Arc::downgrade(&self.ca_certificates),
+        );
+        tokio::spawn(async move {
+            loop {
+                let (Some(crls), Some(ca_certificates)) = (crls.upgrade(), certificates.upgrade())
+                else {
+                    return;
+                };
+                let repository = Repository {
+                    reader: reader.clone(),
+                    crls,
+                    ca_certificates,
+                    chains: Arc::new(LastGood::new(0)),
+                };
+                if let Ok(authorities) = repository.reader.authorities().await {
+                    let names = authorities
+                        .iter()
+                        .map(|a| a.name.as_str())
+                        .chain(["domain"]);
+                    for name in names {
+                        // Missing ones (not published yet, no SHAKEN domain) are no news.
+                        let _ = repository.crl(name).await;
+                        let _ = repository.ca_certificate(name).await;
+                    }
+                }
+                drop(repository);
+                tokio::time::sleep(WARM_INTERVAL).await;
+            }
+        });
     }
 
     /// The store it reads.
@@ -65,6 +123,15 @@ impl Repository {
     /// The PEM chain served for a certificate: the certificate, then its issuers up to but
     /// excluding the root (relying parties hold the root as a trust anchor).
     pub async fn chain(
+        &self,
+        fingerprint: &Fingerprint,
+    ) -> ServiceResult<(CertificateRecord, String)> {
+        self.chains
+            .read(&fingerprint.to_string(), self.read_chain(fingerprint))
+            .await
+    }
+
+    async fn read_chain(
         &self,
         fingerprint: &Fingerprint,
     ) -> ServiceResult<(CertificateRecord, String)> {
@@ -88,6 +155,10 @@ impl Repository {
     /// The CRL served as `/crl/{name}.crl`: `domain` is the SHAKEN domain's indirect CRL
     /// (the name is reserved for it); any other name is an authority's CRL.
     pub async fn crl(&self, name: &str) -> ServiceResult<ServedCrl> {
+        self.crls.read(name, self.read_crl(name)).await
+    }
+
+    async fn read_crl(&self, name: &str) -> ServiceResult<ServedCrl> {
         if name == "domain" {
             return self.domain_crl().await;
         }
@@ -159,6 +230,12 @@ impl Repository {
     /// An authority's certificate (DER), for AIA caIssuers; `domain` is the SHAKEN domain
     /// CRL signer's, which relying parties need to check `/crl/domain.crl`.
     pub async fn ca_certificate(&self, authority_name: &str) -> ServiceResult<Vec<u8>> {
+        self.ca_certificates
+            .read(authority_name, self.read_ca_certificate(authority_name))
+            .await
+    }
+
+    async fn read_ca_certificate(&self, authority_name: &str) -> ServiceResult<Vec<u8>> {
         if authority_name == "domain" {
             let root = self.shaken_root().await?;
             return self

@@ -83,11 +83,20 @@ async fn twenty_installs_of_one_root_crl_store_it_once() {
         );
         let latest = w.engine.reader().latest_crl(w.root).await.unwrap().unwrap();
         assert_eq!(latest.der, der);
-        let served = ca_service::Repository::new(w.engine.reader().clone())
-            .crl("root")
-            .await
-            .unwrap();
+        let repository = ca_service::Repository::new(w.engine.reader().clone());
+        let served = repository.crl("root").await.unwrap();
         assert_eq!(served.der, der, "served at /crl/root.crl");
+        // With the database gone, the CRL and the root's certificate read before are still
+        // served (docs/operations.md, "When the database is gone"); a CRL never read is not.
+        let root_der = repository.ca_certificate("root").await.unwrap();
+        w.store.close().await;
+        assert_eq!(repository.crl("root").await.unwrap().der, der);
+        assert_eq!(repository.ca_certificate("root").await.unwrap(), root_der);
+        let never_read = repository.crl("europe").await.unwrap_err();
+        assert!(
+            matches!(never_read, ca_service::ServiceError::Unavailable { .. }),
+            "{never_read}"
+        );
     })
     .await;
 }

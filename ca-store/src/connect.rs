@@ -164,14 +164,19 @@ pub(crate) struct Pools {
 }
 
 /// How long a request may wait on the database (docs/operations.md, "When the database is
-/// gone"): a request never waits longer than `wait` for a connection, and on PostgreSQL no
+/// gone"): a read never waits longer than `wait` for a connection (every request reads
+/// first — its token, its records — so an outage is answered within `wait`); a write
+/// transaction waits up to `write_wait`, because writers queue behind one another on the
+/// audit head in any case and a burst must not turn into refusals; and on PostgreSQL no
 /// statement runs longer than `statement_timeout`, nor does a transaction sit idle longer than
 /// `idle_transaction_timeout` (the server ends it and frees its locks, so a client whose
 /// link froze mid-transaction cannot hold every writer behind the audit head).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DatabaseLimits {
-    /// Longest wait for a pooled connection (default 2 s).
+    /// Longest wait for a read connection (default 2 s).
     pub wait: Duration,
+    /// Longest wait for a write connection (default 10 s).
+    pub write_wait: Duration,
     /// PostgreSQL `statement_timeout` (default 10 s).
     pub statement_timeout: Duration,
     /// PostgreSQL `idle_in_transaction_session_timeout` (default 30 s).
@@ -182,6 +187,7 @@ impl Default for DatabaseLimits {
     fn default() -> Self {
         Self {
             wait: Duration::from_secs(2),
+            write_wait: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(10),
             idle_transaction_timeout: Duration::from_secs(30),
         }
@@ -201,11 +207,11 @@ pub(crate) async fn open_pools(url: &DatabaseUrl, limits: DatabaseLimits) -> Res
                 limits.statement_timeout.as_millis(),
                 limits.idle_transaction_timeout.as_millis()
             );
-            let pool = |size: u32| {
+            let pool = |size: u32, wait: Duration| {
                 let session = session.clone();
                 AnyPoolOptions::new()
                     .max_connections(size)
-                    .acquire_timeout(limits.wait)
+                    .acquire_timeout(wait)
                     .after_connect(move |conn, _| {
                         let session = session.clone();
                         Box::pin(async move {
@@ -215,8 +221,12 @@ pub(crate) async fn open_pools(url: &DatabaseUrl, limits: DatabaseLimits) -> Res
                     })
                     .connect(&url.url)
             };
-            let read = pool(16).await.map_err(|e| url.connect_error(e))?;
-            let write = pool(8).await.map_err(|e| url.connect_error(e))?;
+            let read = pool(16, limits.wait)
+                .await
+                .map_err(|e| url.connect_error(e))?;
+            let write = pool(8, limits.write_wait)
+                .await
+                .map_err(|e| url.connect_error(e))?;
             Ok(Pools { read, write })
         }
         Backend::Sqlite => {
@@ -229,7 +239,7 @@ pub(crate) async fn open_pools(url: &DatabaseUrl, limits: DatabaseLimits) -> Res
                 }
             }
             // A local file has no outage: the write pool's one connection is a queue of this
-            // process's writers, each a few milliseconds, so it waits longer than a read.
+            // process's writers, each a few milliseconds.
             let options = |wait: Duration| {
                 AnyPoolOptions::new()
                     .acquire_timeout(wait)
@@ -244,7 +254,7 @@ pub(crate) async fn open_pools(url: &DatabaseUrl, limits: DatabaseLimits) -> Res
                         })
                     })
             };
-            let write = options(limits.wait.max(Duration::from_secs(30)))
+            let write = options(limits.write_wait.max(Duration::from_secs(30)))
                 .max_connections(1)
                 .connect(&url.url)
                 .await

@@ -34,6 +34,7 @@ impl PublicState {
     /// The public routes' state over a repository. `chain_url_base` is the publication
     /// point's HTTPS base URL (see [`crate::RegistryConfig::chain_url_base`]).
     pub fn new(repository: Repository, chain_url_base: Option<String>) -> Self {
+        repository.keep_warm();
         Self {
             repository,
             chains: Arc::new(ChainCache::new(CHAIN_CACHE_ENTRIES)),

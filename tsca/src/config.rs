@@ -11,7 +11,8 @@
 //! ```toml
 //! [database]
 //! url = "postgres://tsca@db.internal:5432/tsca"     # TSCA_DATABASE_URL overrides
-//! wait_ms = 2000                  # longest wait for a connection (503 / tryLater beyond)
+//! wait_ms = 2000                  # longest wait for a read connection (503 / tryLater beyond)
+//! write_wait_ms = 10000           # longest wait for a write connection (writers queue)
 //! statement_timeout_ms = 10000    # PostgreSQL: longest statement
 //! idle_transaction_timeout_ms = 30000   # PostgreSQL: longest idle transaction
 //!
@@ -79,9 +80,12 @@ pub struct DatabaseSection {
     /// A file holding the URL (so the password stays out of the config).
     #[serde(default)]
     pub url_file: Option<PathBuf>,
-    /// Longest wait for a database connection, in milliseconds (default 2,000).
+    /// Longest wait for a read connection, in milliseconds (default 2,000).
     #[serde(default)]
     pub wait_ms: Option<u64>,
+    /// Longest wait for a write connection, in milliseconds (default 10,000).
+    #[serde(default)]
+    pub write_wait_ms: Option<u64>,
     /// PostgreSQL statement timeout, in milliseconds (default 10,000).
     #[serde(default)]
     pub statement_timeout_ms: Option<u64>,
@@ -101,6 +105,7 @@ impl DatabaseSection {
         };
         Ok(ca_store::DatabaseLimits {
             wait: ms(self.wait_ms, defaults.wait, "wait_ms")?,
+            write_wait: ms(self.write_wait_ms, defaults.write_wait, "write_wait_ms")?,
             statement_timeout: ms(
                 self.statement_timeout_ms,
                 defaults.statement_timeout,
