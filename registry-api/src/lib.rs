@@ -184,7 +184,15 @@ impl AppState {
 /// relying parties fetch without TLS (a CRL or chain fetch must not itself need a
 /// certificate status check), and readiness. It needs only the read-only repository, so
 /// OCSP-only nodes serve it too. Mount the OCSP responder next to it.
+///
+/// Its `/readyz` stays 200 ("degraded") with the database gone: what it serves comes from
+/// memory then (docs/operations.md, "When the database is gone"), so a load balancer must
+/// keep sending it traffic. The registry port's `/readyz` is 503 then.
 pub fn publication_router(state: PublicState, max_body_bytes: usize) -> Router {
+    let state = PublicState {
+        serves_from_memory: true,
+        ..state
+    };
     Router::new()
         .route("/chains/{file}", get(public::chain))
         .route("/crl/{file}", get(public::crl))

@@ -27,7 +27,10 @@ use crate::AppState;
 pub struct PublicState {
     pub(crate) repository: Repository,
     pub(crate) chains: Arc<ChainCache>,
-    chain_url_base: Option<Arc<str>>,
+    pub(crate) chain_url_base: Option<Arc<str>>,
+    /// Whether this port keeps serving from memory without the database (the publication
+    /// point: OCSP, CRLs, chains), which makes it degraded rather than not ready.
+    pub(crate) serves_from_memory: bool,
 }
 
 impl PublicState {
@@ -39,6 +42,7 @@ impl PublicState {
             repository,
             chains: Arc::new(ChainCache::new(CHAIN_CACHE_ENTRIES)),
             chain_url_base: chain_url_base.map(|b| Arc::from(b.trim_end_matches('/'))),
+            serves_from_memory: false,
         }
     }
 
@@ -415,7 +419,8 @@ const READY_WAIT: Duration = Duration::from_millis(800);
 
 /// `GET /readyz`: the database answers within [`READY_WAIT`] and its schema is current. The
 /// answer is a reason code and nothing internal; the detail goes to the log under the
-/// correlation id the answer names.
+/// correlation id the answer names. On the publication port an unreachable database is
+/// 200 `degraded`: OCSP responses, CRLs, CA certificates and chains are served from memory.
 pub(crate) async fn readyz(State(state): State<PublicState>) -> Response {
     let outcome = tokio::time::timeout(READY_WAIT, state.repository.reader().check_ready())
         .await
@@ -429,6 +434,13 @@ pub(crate) async fn readyz(State(state): State<PublicState>) -> Response {
         Some(Err(e)) => e.to_string(),
         _ => format!("no answer within {} ms", READY_WAIT.as_millis()),
     };
+    if reason == ReadyReason::DatabaseUnreachable && state.serves_from_memory {
+        tracing::warn!(correlation_id = %id, reason = reason.code(), %detail,
+            "degraded: serving from memory");
+        return Json(json!({"status": "degraded", "reason": reason.code(),
+            "correlation_id": id}))
+        .into_response();
+    }
     tracing::warn!(correlation_id = %id, reason = reason.code(), %detail, "not ready");
     Problem::new(
         StatusCode::SERVICE_UNAVAILABLE,

@@ -855,7 +855,8 @@ async fn assert_conditional(h: &Harness, path: &str) {
 }
 
 /// With the database gone, `/readyz` answers at once with a reason code and a correlation id,
-/// and nothing internal (no database path, no driver error text).
+/// and nothing internal (no database path, no driver error text): 503 on the registry port,
+/// 200 "degraded" on the publication port, which serves from memory.
 #[tokio::test]
 async fn readyz_says_why_without_internals() {
     let h = harness(TestDatabase::sqlite()).await;
@@ -877,4 +878,21 @@ async fn readyz_says_why_without_internals() {
         !text.contains("sqlite") && !text.contains("closed"),
         "{text}"
     );
+    // The publication point serves from memory meanwhile: ready, degraded.
+    let publication = registry_api::publication_router(h.state.public(), 64 * 1024);
+    let answer = tower::ServiceExt::oneshot(
+        publication,
+        axum::http::Request::get("/readyz")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(answer.into_body(), 4096)
+        .await
+        .unwrap();
+    let ready: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["reason"], "database_unreachable", "{ready}");
 }
