@@ -289,6 +289,8 @@ impl OcspService {
             shutdown_grace: config.shutdown_grace,
             max_buf_size: (4 * config.max_body_bytes + 16 * 1024).max(16 * 1024),
             on_refused: Some(Arc::new(move || metrics.bump_connection_refused())),
+            // Never limited per address (signing nodes share NATs): no address needed.
+            peer_address: false,
         }
     }
 }

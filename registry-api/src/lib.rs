@@ -17,17 +17,16 @@
 mod api;
 pub mod auth;
 mod extract;
+mod limits;
 mod metrics;
 pub mod openapi;
 pub mod problem;
 mod public;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use ca_service::{Engine, Repository};
@@ -46,8 +45,14 @@ pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
 pub struct RegistryConfig {
     /// Largest request body accepted (413 beyond). Default 64 KiB.
     pub max_body_bytes: usize,
-    /// Requests per second allowed per token (429 beyond), with a burst of twice that.
+    /// Requests per second allowed per token (429 beyond), with a burst of twice that; 0
+    /// turns the limit off.
     pub rate_limit_per_second: f64,
+    /// Requests per second allowed per client address on the anonymous registry endpoints
+    /// (lookups, trust anchors, OpenAPI), with a burst of twice that; 0 turns it off.
+    pub anonymous_rate_limit_per_second: f64,
+    /// Proxies whose `X-Forwarded-For` names the client (addresses or networks).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How often the lookup index catches up with changes committed by other instances
     /// (one indexed audit-log query when nothing changed). This instance's own changes are
     /// applied before the request that made them returns.
@@ -64,6 +69,8 @@ impl Default for RegistryConfig {
         Self {
             max_body_bytes: 64 * 1024,
             rate_limit_per_second: 50.0,
+            anonymous_rate_limit_per_second: 20.0,
+            trusted_proxies: Vec::new(),
             lookup_refresh: Duration::from_secs(1),
             chain_url_base: None,
         }
@@ -80,7 +87,7 @@ pub struct AppState {
     lookup: Arc<SharedLookup>,
     /// The public routes' state (repository and chain cache).
     pub(crate) public: PublicState,
-    buckets: Arc<Mutex<HashMap<i64, (f64, Instant)>>>,
+    pub(crate) limits: Arc<limits::RateLimits>,
     /// Counters for /metrics.
     pub metrics: Arc<Metrics>,
     extra_metrics: Arc<RwLock<Vec<MetricsSource>>>,
@@ -95,10 +102,14 @@ impl AppState {
                 Repository::new(engine.reader().clone()),
                 config.chain_url_base.clone(),
             ),
+            limits: Arc::new(limits::RateLimits::new(
+                config.rate_limit_per_second,
+                config.anonymous_rate_limit_per_second,
+                config.trusted_proxies.clone(),
+            )),
             engine,
             config,
             lookup: Arc::new(lookup),
-            buckets: Arc::new(Mutex::new(HashMap::new())),
             metrics: Arc::new(Metrics::default()),
             extra_metrics: Arc::new(RwLock::new(Vec::new())),
         };
@@ -153,30 +164,13 @@ impl AppState {
                 self.lookup.prune(jiff::Timestamp::now());
                 pruned = Instant::now();
             }
+            self.limits.forget_idle();
         }
     }
 
-    /// Token bucket per token: refuses with 429 when empty.
+    /// One request of this token (429 beyond its limit).
     pub(crate) fn rate_limit(&self, token_id: i64) -> Result<(), Problem> {
-        let rate = self.config.rate_limit_per_second;
-        let burst = rate * 2.0;
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let (tokens, last) = buckets.entry(token_id).or_insert((burst, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(burst);
-        *last = now;
-        if *tokens < 1.0 {
-            // When one more request's worth of the bucket will have refilled.
-            let wait = ((1.0 - *tokens) / rate).ceil().max(1.0) as u64;
-            return Err(Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate-limited",
-                format!("more than {rate} requests per second with this token; slow down"),
-            )
-            .retry_after(wait));
-        }
-        *tokens -= 1.0;
-        Ok(())
+        self.limits.check_token(token_id)
     }
 }
 
@@ -282,10 +276,18 @@ pub fn router(state: AppState) -> Router {
         .route("/chains/{file}", get(public::chain))
         .route("/crl/{file}", get(public::crl))
         .route("/ca/{file}", get(public::ca_certificate))
-        .route("/v1/trust-anchors", get(public::trust_anchors))
-        .route("/v1/lookup/e164/{number}", get(public::lookup_e164))
-        .route("/v1/lookup/plmn/{mccmnc}", get(public::lookup_plmn))
-        .route("/v1/openapi.json", get(openapi::document))
+        // Anonymous registry endpoints: limited per client address.
+        .merge(
+            Router::new()
+                .route("/v1/trust-anchors", get(public::trust_anchors))
+                .route("/v1/lookup/e164/{number}", get(public::lookup_e164))
+                .route("/v1/lookup/plmn/{mccmnc}", get(public::lookup_plmn))
+                .route("/v1/openapi.json", get(openapi::document))
+                .route_layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    limits::per_address,
+                )),
+        )
         // Operations.
         .route("/healthz", get(public::healthz))
         .route("/readyz", get(public::readyz))

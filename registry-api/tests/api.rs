@@ -896,3 +896,45 @@ async fn readyz_says_why_without_internals() {
     assert_eq!(ready["status"], "degraded", "{ready}");
     assert_eq!(ready["reason"], "database_unreachable", "{ready}");
 }
+
+/// The anonymous registry endpoints are limited per client address (20 per second, burst 40,
+/// by default): past it 429 with Retry-After, while another address is still served.
+#[tokio::test]
+async fn anonymous_lookups_are_limited_per_client_address() {
+    let h = harness(TestDatabase::sqlite()).await;
+    let app = registry_api::router(h.state.clone());
+    let from = |address: &str| {
+        let mut request = axum::http::Request::get("/v1/lookup/e164/33612345678")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let peer: std::net::SocketAddr = format!("{address}:40000").parse().unwrap();
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        request
+    };
+    let mut statuses = Vec::new();
+    // 200 at once: only a run slower than 8 s would stay under 40 + 20 per second.
+    for _ in 0..200 {
+        let answer = tower::ServiceExt::oneshot(app.clone(), from("192.0.2.1"))
+            .await
+            .unwrap();
+        if answer.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(answer.headers().contains_key("retry-after"));
+            assert_eq!(answer.headers()["content-type"], "application/problem+json");
+        }
+        statuses.push(answer.status());
+    }
+    assert!(
+        statuses[..40].iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    let other = tower::ServiceExt::oneshot(app, from("192.0.2.2"))
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::OK);
+}

@@ -70,6 +70,9 @@ pub struct Limits {
     pub max_buf_size: usize,
     /// Told of every connection refused over `max_connections`.
     pub on_refused: Option<OnRefused>,
+    /// Whether requests carry the peer's address (axum's `ConnectInfo<SocketAddr>`), for
+    /// limits per client address. Off on the publication port: its hot path needs no more.
+    pub peer_address: bool,
 }
 
 impl Default for Limits {
@@ -81,6 +84,7 @@ impl Default for Limits {
             // hyper's own default.
             max_buf_size: 400 * 1024,
             on_refused: None,
+            peer_address: false,
         }
     }
 }
@@ -92,6 +96,7 @@ impl std::fmt::Debug for Limits {
             .field("max_connections", &self.max_connections)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("max_buf_size", &self.max_buf_size)
+            .field("peer_address", &self.peer_address)
             .finish_non_exhaustive()
     }
 }
@@ -165,7 +170,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             biased;
             _ = &mut shutdown => break,
             accepted = tcp.accept() => match accepted {
@@ -185,10 +190,17 @@ pub async fn serve(
             drop(stream);
             continue;
         };
+        let router = if limits.peer_address {
+            router
+                .clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer)))
+        } else {
+            router.clone()
+        };
         tokio::spawn(connection(
             stream,
             tls.clone(),
-            router.clone(),
+            router,
             limits.clone(),
             stop_rx.clone(),
             permit,

@@ -28,6 +28,9 @@
 //! plain_http = false              # true only behind a TLS-terminating proxy
 //! max_scope_entries = 256         # entries per requested scope (422 beyond)
 //! max_certificate_bytes = 32768   # largest certificate issued (422 beyond)
+//! rate_limit_per_second = 50      # per token (429 beyond; 0: off)
+//! anonymous_rate_limit_per_second = 20   # per client address: lookups, trust anchors, OpenAPI
+//! trusted_proxies = ["10.0.0.0/8"]       # whose X-Forwarded-For names the client
 //!
 //! [publication]                   # OCSP, CRLs, chains, CA certificates
 //! listen = "0.0.0.0:8080"         # plain HTTP; TSCA_PUBLICATION_LISTEN
@@ -147,9 +150,15 @@ pub struct RegistrySection {
     /// Largest request body.
     #[serde(default = "default_body_limit")]
     pub max_body_bytes: usize,
-    /// Requests per second per token.
+    /// Requests per second per token (0: off).
     #[serde(default = "default_rate")]
     pub rate_limit_per_second: f64,
+    /// Requests per second per client address on the anonymous registry endpoints (0: off).
+    #[serde(default = "default_anonymous_rate")]
+    pub anonymous_rate_limit_per_second: f64,
+    /// Proxies (addresses or networks) whose X-Forwarded-For names the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Entries per requested scope (enrolments, authorities).
     #[serde(default = "default_max_scope_entries")]
     pub max_scope_entries: usize,
@@ -175,6 +184,8 @@ impl Default for RegistrySection {
             plain_http: false,
             max_body_bytes: default_body_limit(),
             rate_limit_per_second: default_rate(),
+            anonymous_rate_limit_per_second: default_anonymous_rate(),
+            trusted_proxies: Vec::new(),
             max_scope_entries: default_max_scope_entries(),
             max_certificate_bytes: default_max_certificate_bytes(),
         }
@@ -307,6 +318,10 @@ fn default_base_url() -> String {
 fn default_body_limit() -> usize {
     64 * 1024
 }
+fn default_anonymous_rate() -> f64 {
+    registry_api::RegistryConfig::default().anonymous_rate_limit_per_second
+}
+
 fn default_rate() -> f64 {
     50.0
 }

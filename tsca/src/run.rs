@@ -159,7 +159,13 @@ pub async fn serve(node: Node, plan: Plan) -> CliResult<()> {
             let metrics = ocsp.metrics();
             state.add_metrics_source(Arc::new(move || metrics.render_prometheus()));
         }
-        servers.push((listener, router(state.clone()), Limits::default()));
+        // The registry port limits anonymous calls per client address: its requests carry
+        // the peer's address.
+        let limits = Limits {
+            peer_address: true,
+            ..Limits::default()
+        };
+        servers.push((listener, router(state.clone()), limits));
     }
     if servers.is_empty() {
         return Err("nothing to serve: services.run names no part this node can run".into());
@@ -249,6 +255,8 @@ pub async fn serve_config(path: &Path) -> CliResult<()> {
     let registry_config = RegistryConfig {
         max_body_bytes: config.registry.max_body_bytes,
         rate_limit_per_second: config.registry.rate_limit_per_second,
+        anonymous_rate_limit_per_second: config.registry.anonymous_rate_limit_per_second,
+        trusted_proxies: config.registry.trusted_proxies.clone(),
         chain_url_base: Some(chain_url_base),
         ..RegistryConfig::default()
     };
