@@ -185,6 +185,7 @@ impl Engine {
                     hash: secret.hash(),
                     grant: ca_store::TokenGrant::RootAdmin,
                     label: "first root admin (bootstrap)".into(),
+                    expires_at: None,
                 },
                 &who.actor(),
             )

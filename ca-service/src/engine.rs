@@ -49,6 +49,9 @@ pub struct EngineConfig {
     pub max_scope_entries: usize,
     /// The largest certificate issued, in bytes of DER: 422 for a request that would exceed it.
     pub max_certificate_bytes: usize,
+    /// How long operator tokens live when their request names no lifetime (`None`: until
+    /// revoked). Other tokens live until revoked unless their request says otherwise.
+    pub operator_token_lifetime: Option<Duration>,
 }
 
 impl EngineConfig {
@@ -68,6 +71,7 @@ impl EngineConfig {
             in_progress_wait: Duration::from_secs(5),
             max_scope_entries: 256,
             max_certificate_bytes: 32 * 1024,
+            operator_token_lifetime: None,
         }
     }
 }

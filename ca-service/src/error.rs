@@ -131,6 +131,12 @@ pub enum ServiceError {
         /// How it was asked for.
         key: String,
     },
+    /// The presented token expired.
+    #[error("the token expired at {at}: ask whoever issued it for a new one")]
+    TokenExpired {
+        /// When it expired.
+        at: jiff::Timestamp,
+    },
     /// The caller is known but may not do this.
     #[error("{reason}")]
     Forbidden {

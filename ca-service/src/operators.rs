@@ -50,16 +50,48 @@ pub struct TokenRequest {
     pub grant: TokenGrant,
     /// A name for people (defaults to the role's).
     pub label: Option<String>,
+    /// How long it lives; `None`: the service's default for operator tokens, else until
+    /// revoked.
+    pub lifetime: Option<std::time::Duration>,
 }
 
+/// The longest lifetime a token may be given: ten years.
+const MAX_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(3650 * 86_400);
+
 impl Engine {
-    /// The principal of a presented token, or `None` when it is unknown or revoked.
+    /// The principal of a presented token, or `None` when it is unknown or revoked; an
+    /// expired token is [`ServiceError::TokenExpired`].
     pub async fn authenticate(&self, presented: &str) -> ServiceResult<Option<Principal>> {
-        Ok(self
-            .reader()
-            .live_token(&hash_presented(presented))
-            .await?
-            .map(|token| Principal::of_token(&token)))
+        let Some(token) = self.reader().live_token(&hash_presented(presented)).await? else {
+            return Ok(None);
+        };
+        match token.expires_at {
+            Some(at) if token.expired_at(self.now()) => Err(ServiceError::TokenExpired { at }),
+            _ => Ok(Some(Principal::of_token(&token))),
+        }
+    }
+
+    /// When a token asked for with `lifetime` (and `grant`) created now expires.
+    fn token_expiry(
+        &self,
+        grant: TokenGrant,
+        lifetime: Option<std::time::Duration>,
+    ) -> ServiceResult<Option<jiff::Timestamp>> {
+        let lifetime = match (lifetime, grant) {
+            (Some(l), _) => Some(l),
+            (None, TokenGrant::Operator(_)) => self.config().operator_token_lifetime,
+            (None, _) => None,
+        };
+        let Some(lifetime) = lifetime else {
+            return Ok(None);
+        };
+        if lifetime.is_zero() || lifetime > MAX_TOKEN_LIFETIME {
+            return Err(ServiceError::invalid(
+                "valid_days",
+                "a token lives 1 to 3650 days (or omit valid_days)",
+            ));
+        }
+        Ok(Some(crate::clock::after(self.now(), lifetime)))
     }
 
     /// Registers an operator and creates its first token.
@@ -124,6 +156,7 @@ impl Engine {
                     hash: secret.hash(),
                     grant: TokenGrant::Operator(operator.id),
                     label: format!("{} first token", operator.name),
+                    expires_at: self.token_expiry(TokenGrant::Operator(operator.id), None)?,
                 },
                 &actor,
             )
@@ -190,7 +223,9 @@ impl Engine {
                 "the label must be at most 200 characters",
             ));
         }
-        let canonical = json!({"grant": format!("{:?}", request.grant), "label": label});
+        let expires_at = self.token_expiry(request.grant, request.lifetime)?;
+        let canonical = json!({"grant": format!("{:?}", request.grant), "label": label,
+            "lifetime_seconds": request.lifetime.map(|l| l.as_secs())});
         let (mut tx, claim) = match self
             .begin_once(self.now(), who, key, "token.create", &canonical)
             .await?
@@ -215,6 +250,7 @@ impl Engine {
                     hash: secret.hash(),
                     grant: request.grant,
                     label,
+                    expires_at,
                 },
                 &who.actor(),
             )

@@ -8,7 +8,7 @@ use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
 
-use crate::columns::{get_optional_time, get_time};
+use crate::columns::{get_optional_time, get_time, time_to_column};
 use crate::database::{StoreReader, WriteTx};
 use crate::error::{Result, StoreError};
 use crate::model::{Actor, AuthorityId, OperatorId, TokenId};
@@ -95,6 +95,15 @@ pub struct ApiToken {
     pub created_at: Timestamp,
     /// When revoked.
     pub revoked_at: Option<Timestamp>,
+    /// When it stops working (`None`: when revoked).
+    pub expires_at: Option<Timestamp>,
+}
+
+impl ApiToken {
+    /// Whether it has expired at `now`.
+    pub fn expired_at(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
 }
 
 /// The fields of a new API token.
@@ -106,9 +115,12 @@ pub struct NewApiToken {
     pub grant: TokenGrant,
     /// Label.
     pub label: String,
+    /// When it stops working (`None`: when revoked).
+    pub expires_at: Option<Timestamp>,
 }
 
-const TOKEN_COLUMNS: &str = "id, role, authority_id, operator_id, label, created_at, revoked_at";
+const TOKEN_COLUMNS: &str =
+    "id, role, authority_id, operator_id, label, created_at, revoked_at, expires_at";
 
 async fn fetch_token<'e, E: sqlx::Executor<'e, Database = Any>>(
     executor: E,
@@ -138,6 +150,7 @@ fn token_from_row(row: &AnyRow) -> Result<ApiToken> {
         label: row.try_get("label")?,
         created_at: get_time(row, "created_at")?,
         revoked_at: get_optional_time(row, "revoked_at")?,
+        expires_at: get_optional_time(row, "expires_at")?,
     })
 }
 
@@ -164,8 +177,8 @@ impl WriteTx {
     pub async fn insert_token(&mut self, new: &NewApiToken, actor: &Actor) -> Result<ApiToken> {
         let (role, authority, operator) = new.grant.columns();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO api_tokens (token_hash, role, authority_id, operator_id, label, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO api_tokens (token_hash, role, authority_id, operator_id, label, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(hex::encode(new.hash.0))
         .bind(role)
@@ -173,13 +186,15 @@ impl WriteTx {
         .bind(operator)
         .bind(&new.label)
         .bind(self.now_column())
+        .bind(new.expires_at.map(time_to_column))
         .fetch_one(&mut *self.tx)
         .await?;
         self.audit(
             actor,
             "token.created",
             &format!("token:{id}"),
-            json!({"role": role, "authority_id": authority, "operator_id": operator, "label": new.label}),
+            json!({"role": role, "authority_id": authority, "operator_id": operator, "label": new.label,
+                   "expires_at": new.expires_at.map(time_to_column)}),
         )
         .await?;
         fetch_token(&mut *self.tx, TokenId(id)).await

@@ -222,6 +222,7 @@ async fn typed_records_and_state_checks() {
                     hash: TokenHash([0xab; 32]),
                     grant: TokenGrant::Operator(w.operator.id),
                     label: "ci".into(),
+                    expires_at: None,
                 },
                 &admin(),
             )

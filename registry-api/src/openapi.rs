@@ -92,7 +92,7 @@ fn schemas() -> Value {
         "OperatorIn": {"type": "object", "additionalProperties": false, "required": ["authority_id", "name", "country"], "properties": {
             "authority_id": {"type": "integer"}, "name": {"type": "string"},
             "country": {"type": "string", "pattern": "^[A-Z]{2}$"}}},
-        "TokenIn": {"type": "object", "additionalProperties": false, "properties": {"label": {"type": "string"}}},
+        "TokenIn": {"type": "object", "additionalProperties": false, "properties": {"label": {"type": "string"}, "valid_days": {"type": "integer", "minimum": 1, "maximum": 3650, "description": "how long the token works; omitted: until revoked (operator tokens: the service's default lifetime, if one is set)"}}},
         "AssignmentIn": {"type": "object", "additionalProperties": false, "required": ["operator_id", "resource"], "properties": {
             "operator_id": {"type": "integer"}, "resource": {"type": "string", "examples": ["prefix:3361", "range:33612340000+10000", "plmn:208-01", "spc:F0042"]},
             "valid_from": {"type": "integer"}, "valid_to": {"type": "integer"}, "ported_from": {"type": "integer"}}},

@@ -166,6 +166,9 @@ impl From<ServiceError> for Problem {
         match error {
             ServiceError::NotFound { .. } => Problem::not_found(error.to_string()),
             ServiceError::Forbidden { reason } => Problem::forbidden(reason),
+            e @ ServiceError::TokenExpired { .. } => {
+                Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
+            }
             ServiceError::Conflict { detail, existing } => {
                 let mut problem = Problem::new(StatusCode::CONFLICT, "conflict", detail);
                 if let Some(e) = existing {
@@ -332,6 +335,14 @@ mod tests {
             (404, Some("urn:tsca:problem:not-found"))
         );
         assert_eq!(answer(ServiceError::forbidden("no")).0, 403);
+        let (status, body, _) = answer(ServiceError::TokenExpired {
+            at: jiff::Timestamp::from_second(1_800_000_000).unwrap(),
+        });
+        assert_eq!(status, 401);
+        assert!(
+            body["detail"].as_str().unwrap().contains("expired at 2027-01-15"),
+            "{body}"
+        );
         let (status, body, _) = answer(ServiceError::Conflict {
             detail: "taken".into(),
             existing: Some(Existing {

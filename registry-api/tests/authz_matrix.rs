@@ -413,6 +413,7 @@ impl World {
                 TokenRequest {
                     grant,
                     label: Some(format!("{grant} (matrix)")),
+                    lifetime: None,
                 },
                 None,
             )

@@ -181,6 +181,10 @@ pub enum AdminCommand {
         /// Operator id.
         #[arg(long)]
         operator: i64,
+        /// Days it works (1 to 3650; default: the service's operator-token lifetime, or
+        /// until revoked).
+        #[arg(long)]
+        valid_days: Option<u32>,
     },
     /// Revoke a token.
     RevokeToken {
@@ -323,10 +327,16 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> CliResult<()
         AdminCommand::Withdraw { assignment } => {
             ("DELETE", format!("/v1/assignments/{assignment}"), None)
         }
-        AdminCommand::CreateToken { operator } => (
+        AdminCommand::CreateToken {
+            operator,
+            valid_days,
+        } => (
             "POST",
             format!("/v1/operators/{operator}/tokens"),
-            Some(json!({})),
+            Some(match valid_days {
+                Some(days) => json!({"valid_days": days}),
+                None => json!({}),
+            }),
         ),
         AdminCommand::RevokeToken { id } => ("DELETE", format!("/v1/tokens/{id}"), None),
         AdminCommand::Approve { enrolment } => {

@@ -27,6 +27,7 @@
 //! tls_private_key = "/etc/tsca/tls/key.pem"
 //! plain_http = false              # true only behind a TLS-terminating proxy
 //! max_scope_entries = 256         # entries per requested scope (422 beyond)
+//! operator_token_days = 365       # operator tokens expire (unset: they live until revoked)
 //! max_certificate_bytes = 32768   # largest certificate issued (422 beyond)
 //! rate_limit_per_second = 50      # per token (429 beyond; 0: off)
 //! anonymous_rate_limit_per_second = 20   # per client address: lookups, trust anchors, OpenAPI
@@ -162,6 +163,9 @@ pub struct RegistrySection {
     /// Entries per requested scope (enrolments, authorities).
     #[serde(default = "default_max_scope_entries")]
     pub max_scope_entries: usize,
+    /// Days an operator token lives when its request names none (unset: until revoked).
+    #[serde(default)]
+    pub operator_token_days: Option<u32>,
     /// Largest certificate issued, in bytes of DER.
     #[serde(default = "default_max_certificate_bytes")]
     pub max_certificate_bytes: usize,
@@ -187,6 +191,7 @@ impl Default for RegistrySection {
             anonymous_rate_limit_per_second: default_anonymous_rate(),
             trusted_proxies: Vec::new(),
             max_scope_entries: default_max_scope_entries(),
+            operator_token_days: None,
             max_certificate_bytes: default_max_certificate_bytes(),
         }
     }

@@ -292,6 +292,7 @@ async fn build(
             TokenRequest {
                 grant: TokenGrant::RootAdmin,
                 label: Some("quickstart root admin".into()),
+                lifetime: None,
             },
             None,
         )

@@ -142,6 +142,17 @@ pub(crate) async fn install_crl(
 pub(crate) struct TokenIn {
     #[serde(default)]
     pub(crate) label: Option<String>,
+    /// How long the token works, in days.
+    #[serde(default)]
+    pub(crate) valid_days: Option<u32>,
+}
+
+impl TokenIn {
+    /// The lifetime asked for (the gateway checks its range).
+    pub(crate) fn lifetime(&self) -> Option<std::time::Duration> {
+        self.valid_days
+            .map(|days| std::time::Duration::from_secs(u64::from(days) * 86_400))
+    }
 }
 
 pub(crate) async fn create_token(
@@ -157,6 +168,7 @@ pub(crate) async fn create_token(
             &who,
             TokenRequest {
                 grant: TokenGrant::AuthorityAdmin(id),
+                lifetime: body.as_ref().and_then(TokenIn::lifetime),
                 label: body.and_then(|b| b.label),
             },
             idempotency.key(),

@@ -89,6 +89,7 @@ pub(crate) async fn create_token(
     Path(id): Path<OperatorId>,
     OptionalBody(body): OptionalBody<TokenIn>,
 ) -> ApiResult<Response> {
+    let lifetime = body.as_ref().and_then(TokenIn::lifetime);
     let label = body.and_then(|b| b.label);
     let answer = state
         .engine
@@ -97,6 +98,7 @@ pub(crate) async fn create_token(
             TokenRequest {
                 grant: TokenGrant::Operator(id),
                 label,
+                lifetime,
             },
             idempotency.key(),
         )

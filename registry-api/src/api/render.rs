@@ -92,7 +92,8 @@ fn grant_ids(grant: TokenGrant) -> (Value, Value) {
 pub(crate) fn token(t: &ApiToken) -> Value {
     let (authority_id, operator_id) = grant_ids(t.grant);
     json!({"id": t.id, "role": t.grant.role(), "authority_id": authority_id, "operator_id": operator_id,
-        "label": t.label, "created_at": t.created_at.as_second(), "revoked_at": t.revoked_at.map(|r| r.as_second())})
+        "label": t.label, "created_at": t.created_at.as_second(), "revoked_at": t.revoked_at.map(|r| r.as_second()),
+        "expires_at": t.expires_at.map(|e| e.as_second())})
 }
 
 /// A token as created: its secret, shown once, or a note saying it was shown already.

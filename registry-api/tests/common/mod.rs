@@ -64,6 +64,7 @@ pub async fn token_for(engine: &Engine, grant: TokenGrant, label: &str) -> Strin
             TokenRequest {
                 grant,
                 label: Some(label.into()),
+                lifetime: None,
             },
             None,
         )
