@@ -340,7 +340,10 @@ mod tests {
         });
         assert_eq!(status, 401);
         assert!(
-            body["detail"].as_str().unwrap().contains("expired at 2027-01-15"),
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("expired at 2027-01-15"),
             "{body}"
         );
         let (status, body, _) = answer(ServiceError::Conflict {

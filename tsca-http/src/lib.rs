@@ -29,8 +29,6 @@ use std::time::Duration;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
@@ -107,48 +105,12 @@ impl std::fmt::Debug for Limits {
 pub struct TlsConfigError(String);
 
 /// A rustls server configuration from a PEM certificate chain and a PEM private key,
-/// offering HTTP/1.1 by ALPN.
+/// offering HTTP/1.1 by ALPN. The files are read once; [`ReloadingCertificate`] re-reads them.
 pub fn tls_config_from_pem_files(
     cert: &Path,
     key: &Path,
 ) -> Result<Arc<rustls::ServerConfig>, TlsConfigError> {
-    let fail = |what: String| TlsConfigError(what);
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| {
-            fail(format!(
-                "cannot read TLS certificate {}: {e}",
-                cert.display()
-            ))
-        })?
-        .collect::<Result<_, _>>()
-        .map_err(|e| {
-            fail(format!(
-                "cannot parse TLS certificate {}: {e}",
-                cert.display()
-            ))
-        })?;
-    if certs.is_empty() {
-        return Err(fail(format!("{} holds no certificate", cert.display())));
-    }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-        fail(format!(
-            "cannot read TLS private key {}: {e}",
-            key.display()
-        ))
-    })?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| fail(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| {
-            fail(format!(
-                "TLS certificate and key do not form a usable pair: {e}"
-            ))
-        })?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok(ReloadingCertificate::load(cert, key)?.server_config())
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves; then stops accepting, asks open
@@ -265,3 +227,6 @@ where
 }
 
 pub mod conditional;
+mod reload;
+
+pub use reload::ReloadingCertificate;

@@ -10,6 +10,7 @@ mod ceremony;
 mod config;
 mod quickstart;
 mod run;
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

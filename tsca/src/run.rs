@@ -21,7 +21,7 @@ use ocsp_responder::{OcspConfig, OcspService, OcspSources};
 use registry_api::{publication_router, router, AppState, PublicState, RegistryConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tsca_http::{tls_config_from_pem_files, Limits, Listener};
+use tsca_http::{Limits, Listener};
 use zeroize::Zeroizing;
 
 use crate::config::{Config, Part};
@@ -266,7 +266,11 @@ pub async fn serve_config(path: &Path) -> CliResult<()> {
         let tls = match &publication_tls {
             Some(tls) => Some((
                 bind(tls.listen, "publication over HTTPS").await?,
-                tls_config_from_pem_files(&tls.certificate, &tls.private_key)?,
+                crate::tls::reloading_config(
+                    &tls.certificate,
+                    &tls.private_key,
+                    "publication over HTTPS",
+                )?,
             )),
             None => None,
         };
@@ -301,7 +305,7 @@ pub async fn serve_config(path: &Path) -> CliResult<()> {
         ) else {
             return Err("registry TLS files are required".into());
         };
-        Listener::Tls(tcp, tls_config_from_pem_files(cert, key)?)
+        Listener::Tls(tcp, crate::tls::reloading_config(cert, key, "registry")?)
     };
     let store = Store::open_with(&resolved.database_url, config.database.limits()?).await?;
     tracing::info!(database = %store.describe(), "database open");

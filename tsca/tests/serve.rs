@@ -226,3 +226,79 @@ fn a_bad_config_is_refused_naming_the_key() {
         "{text}"
     );
 }
+
+/// The fingerprint of the certificate a TLS port presents (openssl s_client), if it answers.
+fn presented_certificate(port: u16) -> Option<String> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo | openssl s_client -connect 127.0.0.1:{port} 2>/dev/null | openssl x509 -noout -fingerprint -sha256"
+        ))
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+/// The registry takes a new TLS certificate on SIGHUP, without a restart
+/// (docs/operations.md, "TLS certificates").
+#[test]
+fn the_registry_takes_a_new_tls_certificate_on_sighup() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("skipped: openssl not found");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let (registry, publication) = (free_port(), free_port());
+    let write_pair = |name: &str| {
+        let pair = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), pair.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), pair.key_pair.serialize_pem()).unwrap();
+    };
+    write_pair("first.example");
+    std::fs::write(dir.path().join("passphrase"), "a long enough passphrase\n").unwrap();
+    std::fs::write(dir.path().join("responder"), "another long passphrase\n").unwrap();
+    let config = format!(
+        "[database]\nurl = \"sqlite://{d}/tsca.db\"\n\n[keys]\npassphrase_file = \"{d}/passphrase\"\n\
+         responder_passphrase_file = \"{d}/responder\"\n\n\
+         [registry]\nlisten = \"127.0.0.1:{registry}\"\ntls_certificate = \"{d}/cert.pem\"\n\
+         tls_private_key = \"{d}/key.pem\"\n\n\
+         [publication]\nlisten = \"127.0.0.1:{publication}\"\nbase_url = \"http://127.0.0.1:{publication}\"\n"
+    );
+    let path = dir.path().join("tsca.toml");
+    std::fs::write(&path, config).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_tsca"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("TSCA_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get(publication, "/healthz").is_none() {
+        assert!(Instant::now() < deadline, "never ready");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let before = presented_certificate(registry).expect("the registry answers TLS");
+    assert!(before.contains("Fingerprint"), "{before}");
+
+    write_pair("second.example");
+    Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = presented_certificate(registry).expect("still serving after SIGHUP");
+        if now != before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still presenting {now} after SIGHUP"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop(child);
+}
