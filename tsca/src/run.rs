@@ -239,6 +239,7 @@ async fn bind(addr: std::net::SocketAddr, what: &str) -> CliResult<TcpListener> 
 
 /// `tsca serve --config FILE`.
 pub async fn serve_config(path: &Path) -> CliResult<()> {
+    crate::tls::survive_hangups();
     let resolved = Config::load(path)?;
     let config = &resolved.config;
     let publication_tls = config.publication.tls_listener()?;

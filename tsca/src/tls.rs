@@ -26,6 +26,22 @@ pub fn reloading_config(
     Ok(config)
 }
 
+/// SIGHUP asks `tsca serve` to re-read its TLS files; with none configured it must still not
+/// end the process (the signal's default action), so it is only logged.
+pub fn survive_hangups() {
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hangup) => {
+            tokio::spawn(async move {
+                while hangup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: TLS files are re-read by the listeners that have them");
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP"),
+    }
+}
+
 async fn keep_current(certificate: Arc<ReloadingCertificate>, what: &'static str) {
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();

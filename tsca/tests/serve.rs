@@ -76,6 +76,15 @@ fn serve_from_a_config_file_then_stop_on_sigterm() {
     let ocsp = get(publication, "/ocsp/not-base64!").unwrap();
     assert!(ocsp.contains("application/ocsp-response"), "{ocsp}");
 
+    // SIGHUP (systemctl reload) with no TLS files to re-read does not end it.
+    Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let health = get(publication, "/healthz").expect("still serving after SIGHUP");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+
     // Idle keep-alive clients on both ports do not hold the stop up: the one connection loop
     // asks every open connection to close once its request in flight is answered.
     let _idle_publication = kept_alive(publication, "/healthz");
