@@ -14,21 +14,22 @@ use common::{engine_with, on_every_backend, test_config, ROOT};
 
 const DAY: Duration = Duration::from_secs(86_400);
 
+/// An operator token asked for with `lifetime`.
+fn operator_token(operator: ca_store::OperatorId, lifetime: Option<Duration>) -> TokenRequest {
+    TokenRequest {
+        grant: TokenGrant::Operator(operator),
+        label: None,
+        lifetime,
+    }
+}
+
 #[tokio::test]
 async fn a_token_stops_working_at_its_end() {
     on_every_backend(ApprovalPolicy::WithinAssignments, |w| async move {
         let (operator, _) = w.operator("Expiring Telecom", "F0009").await;
         let issued = w
             .engine
-            .create_token(
-                &ROOT,
-                TokenRequest {
-                    grant: TokenGrant::Operator(operator),
-                    label: None,
-                    lifetime: Some(DAY),
-                },
-                None,
-            )
+            .create_token(&ROOT, operator_token(operator, Some(DAY)), None)
             .await
             .unwrap()
             .value;
@@ -53,15 +54,7 @@ async fn a_token_stops_working_at_its_end() {
         for lifetime in [Duration::ZERO, 3651 * DAY] {
             let err = w
                 .engine
-                .create_token(
-                    &ROOT,
-                    TokenRequest {
-                        grant: TokenGrant::Operator(operator),
-                        label: None,
-                        lifetime: Some(lifetime),
-                    },
-                    None,
-                )
+                .create_token(&ROOT, operator_token(operator, Some(lifetime)), None)
                 .await
                 .unwrap_err();
             assert!(err.to_string().contains("1 to 3650 days"), "{err}");

@@ -31,6 +31,21 @@ fn get(port: u16, path: &str) -> Option<String> {
     Some(text)
 }
 
+/// `tsca serve` with `config` written to `dir`/tsca.toml, its secrets from files only.
+fn serve_with(dir: &std::path::Path, config: &str) -> std::process::Child {
+    let path = dir.join("tsca.toml");
+    std::fs::write(&path, config).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_tsca"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("TSCA_LOG", "warn")
+        .env_remove("TSCA_KEY_PASSPHRASE")
+        .env_remove("TSCA_RESPONDER_KEY_PASSPHRASE")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn serve_from_a_config_file_then_stop_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -49,17 +64,7 @@ fn serve_from_a_config_file_then_stop_on_sigterm() {
         db = dir.path().display(),
         d = dir.path().display()
     );
-    let path = dir.path().join("tsca.toml");
-    std::fs::write(&path, config).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_tsca"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .env("TSCA_LOG", "warn")
-        .env_remove("TSCA_KEY_PASSPHRASE")
-        .env_remove("TSCA_RESPONDER_KEY_PASSPHRASE")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = serve_with(dir.path(), &config);
     let deadline = Instant::now() + Duration::from_secs(60);
     let ready = loop {
         if let Some(answer) = get(registry, "/readyz") {
@@ -275,15 +280,7 @@ fn the_registry_takes_a_new_tls_certificate_on_sighup() {
          tls_private_key = \"{d}/key.pem\"\n\n\
          [publication]\nlisten = \"127.0.0.1:{publication}\"\nbase_url = \"http://127.0.0.1:{publication}\"\n"
     );
-    let path = dir.path().join("tsca.toml");
-    std::fs::write(&path, config).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_tsca"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .env("TSCA_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = serve_with(dir.path(), &config);
     let deadline = Instant::now() + Duration::from_secs(60);
     while get(publication, "/healthz").is_none() {
         assert!(Instant::now() < deadline, "never ready");
