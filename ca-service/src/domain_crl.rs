@@ -303,34 +303,28 @@ impl Engine {
     /// race to a newer one is built again.
     pub async fn publish_domain_crl(&self, root_id: AuthorityId) -> ServiceResult<DomainCrl> {
         let root = self.shaken_root(root_id).await?;
-        let signer = self
-            .reader()
-            .crl_signer(root_id, CrlSignerStatus::Active)
-            .await?
-            .ok_or_else(|| {
-                ServiceError::conflict(format!(
-                    "root {} has no domain CRL signer yet: request one (tsca admin \
-                     crl-signer-csr), sign it in the ceremony, install it",
-                    root.name
-                ))
-            })?;
-        let signer_cert =
-            Certificate::from_der(signer.certificate_der.as_deref().ok_or_else(|| {
-                ServiceError::internal("an active CRL signer without certificate")
-            })?)?;
-        let key = self
-            .keys()
-            .open(signer.key_id, KeyPurpose::CrlSigner)
-            .await?;
         let _one_at_a_time = self.inner.domain_crl_publication.lock().await;
         for _ in 0..5 {
+            // The signer is read on every try, inside the turn: a signer installed meanwhile
+            // signs, never the one it superseded (the store refuses a CRL of a signer that is
+            // not active any more).
+            let (signer, signer_cert, key) = self.active_signer(&root).await?;
             let domain_seq = self.reader().domain_seq(root_id).await?;
             let entries = self.domain_entries(&root).await?;
             let crl_number = self.reader().next_domain_crl_number(root_id).await?;
             let number = u64::try_from(crl_number)
                 .map_err(|_| ServiceError::internal(format!("negative cRLNumber {crl_number}")))?;
             let now = self.now();
-            let next_update = after(now, self.config().crl_validity);
+            // Never past the signer's own certificate.
+            let signer_until = jiff::Timestamp::try_from(
+                signer_cert
+                    .tbs_certificate
+                    .validity
+                    .not_after
+                    .to_system_time(),
+            )
+            .map_err(ServiceError::internal)?;
+            let next_update = after(now, self.config().crl_validity).min(signer_until);
             let url = format!("{}/crl/domain.crl", self.config().public_base_url);
             let (cert, sign_with) = (signer_cert.clone(), key.signer());
             let der = tokio::task::spawn_blocking(move || {
@@ -368,6 +362,49 @@ impl Engine {
             "five domain cRLNumbers in a row were taken for root {}",
             root.name
         )))
+    }
+
+    /// The active signer, its certificate (refused once expired) and its key.
+    async fn active_signer(
+        &self,
+        root: &Authority,
+    ) -> ServiceResult<(
+        CrlSigner,
+        Certificate,
+        std::sync::Arc<crate::keys::KeyHandle>,
+    )> {
+        let signer = self
+            .reader()
+            .crl_signer(root.id, CrlSignerStatus::Active)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::conflict(format!(
+                    "root {} has no domain CRL signer yet: request one (tsca admin \
+                     crl-signer-csr), sign it in the ceremony, install it",
+                    root.name
+                ))
+            })?;
+        let certificate =
+            Certificate::from_der(signer.certificate_der.as_deref().ok_or_else(|| {
+                ServiceError::internal("an active CRL signer without certificate")
+            })?)?;
+        let not_after = certificate
+            .tbs_certificate
+            .validity
+            .not_after
+            .to_system_time();
+        if SystemTime::from(self.now()) >= not_after {
+            return Err(ServiceError::conflict(format!(
+                "the domain CRL signer of root {} has expired: request a new one (tsca admin \
+                 crl-signer-csr), sign it in the ceremony, install it",
+                root.name
+            )));
+        }
+        let key = self
+            .keys()
+            .open(signer.key_id, KeyPurpose::CrlSigner)
+            .await?;
+        Ok((signer, certificate, key))
     }
 
     /// Every revoked certificate of the domain, with its issuer.

@@ -6,7 +6,9 @@
 //! Once a copy is held, the database gets [`LastGood::PATIENCE`] to answer before the copy
 //! is served; a request for something never read still waits for the database (and gets its
 //! 503 when it is gone). Only an unavailable database falls back: any other answer, a 404
-//! included, is the answer.
+//! included, is the answer. The copies are kept current by the repository's warm-up pass,
+//! which reads without that patience, so a slow but healthy database never leaves an old
+//! copy in place for more than a pass.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -42,7 +44,8 @@ impl<T: Clone> LastGood<T> {
             .cloned()
     }
 
-    fn keep(&self, key: &str, value: T) {
+    /// Keeps `value` as the last good answer for `key`.
+    pub(crate) fn keep(&self, key: &str, value: T) {
         let mut answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
         if answers.len() >= self.capacity && !answers.contains_key(key) {
             if let Some(evicted) = answers.keys().next().cloned() {
@@ -77,7 +80,7 @@ impl<T: Clone> LastGood<T> {
                 Ok(value)
             }
             (Err(ServiceError::Unavailable { detail, .. }), Some(copy)) => {
-                tracing::warn!(%key, %detail, "database unavailable: serving the last copy read");
+                tracing::warn!(%key, %detail, "database unavailable or slow: serving the last copy read");
                 Ok(copy)
             }
             (Err(e), _) => Err(e),

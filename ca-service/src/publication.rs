@@ -104,9 +104,15 @@ impl Repository {
                         .map(|a| a.name.as_str())
                         .chain(["domain"]);
                     for name in names {
-                        // Missing ones (not published yet, no SHAKEN domain) are no news.
-                        let _ = repository.crl(name).await;
-                        let _ = repository.ca_certificate(name).await;
+                        // Read as long as it takes (a request is served the held copy after
+                        // a short wait); missing ones (not published yet, no SHAKEN domain)
+                        // are no news.
+                        if let Ok(crl) = repository.read_crl(name).await {
+                            repository.crls.keep(name, crl);
+                        }
+                        if let Ok(der) = repository.read_ca_certificate(name).await {
+                            repository.ca_certificates.keep(name, der);
+                        }
                     }
                 }
                 drop(repository);

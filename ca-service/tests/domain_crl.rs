@@ -386,3 +386,42 @@ where
     }
     answers
 }
+
+/// After a new signer is installed, the old one signs nothing more: its CRLs are refused by
+/// the store (a publication that read it before the install builds again with the new one),
+/// and maintenance sees a CRL of the old signer as due.
+#[tokio::test]
+async fn a_replaced_signer_signs_no_more() {
+    each_backend(async |w| {
+        let first = certify_signer(&w, signer_subject()).await;
+        let old = w
+            .engine
+            .install_crl_signer(&ROOT, w.root, &first)
+            .await
+            .unwrap()
+            .signer;
+        let second = certify_signer(&w, signer_subject()).await;
+        let installed = w
+            .engine
+            .install_crl_signer(&ROOT, w.root, &second)
+            .await
+            .unwrap();
+        assert_ne!(installed.signer.id, old.id);
+        let latest = latest(&w).await;
+        assert_eq!(latest.signer_id, installed.signer.id);
+        entries(&latest, &Certificate::from_der(&second).unwrap());
+
+        let stale = DomainCrl {
+            crl_number: latest.crl_number + 1,
+            signer_id: old.id,
+            ..latest.clone()
+        };
+        let mut tx = w.store.begin(jiff::Timestamp::now()).await.unwrap();
+        let err = tx
+            .insert_domain_crl(&stale, &ca_store::Actor::system())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not the active signer"), "{err}");
+    })
+    .await;
+}

@@ -315,6 +315,21 @@ pub(crate) async fn database_schema_version(pool: &AnyPool, backend: Backend) ->
     Ok(version.unwrap_or(0))
 }
 
+/// The pool that applies migrations and one-time backfills: on PostgreSQL a connection of
+/// its own without the statement timeout (a migration may build an index over millions of
+/// rows, and waits for another node's migration lock), on SQLite the write pool.
+pub(crate) async fn maintenance_pool(url: &DatabaseUrl, pools: &Pools) -> Result<AnyPool> {
+    match url.backend {
+        Backend::Postgres => AnyPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(&url.url)
+            .await
+            .map_err(|e| url.connect_error(e)),
+        Backend::Sqlite => Ok(pools.write.clone()),
+    }
+}
+
 /// Applies the embedded migrations, refusing a database that is newer than this code.
 /// Returns the versions applied by this call.
 pub(crate) async fn migrate(pool: &AnyPool, backend: Backend) -> Result<Vec<i64>> {

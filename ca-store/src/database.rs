@@ -45,11 +45,15 @@ impl Database {
     async fn open(url: &str, limits: DatabaseLimits) -> Result<Arc<Database>> {
         let url = DatabaseUrl::parse(url)?;
         let pools = connect::open_pools(&url, limits).await?;
-        let applied = connect::migrate(&pools.write, url.backend).await?;
+        let maintenance = connect::maintenance_pool(&url, &pools).await?;
+        let applied = connect::migrate(&maintenance, url.backend).await?;
         if !applied.is_empty() {
             tracing::info!(database = %url.redacted(), ?applied, "applied migrations");
         }
-        crate::certificates::backfill_public_keys(&pools.write).await?;
+        crate::certificates::backfill_public_keys(&maintenance).await?;
+        if url.backend == Backend::Postgres {
+            maintenance.close().await;
+        }
         let announcer = Announcer::new(match url.backend {
             Backend::Postgres => Some(pools.write.clone()),
             Backend::Sqlite => None,

@@ -164,8 +164,9 @@ impl StoreReader {
         Ok(last.unwrap_or(0) + 1)
     }
 
-    /// Roots with an active signer whose domain CRL is missing, misses a revocation, or was
-    /// signed before `signed_before`: the domain CRLs to publish now.
+    /// Roots with an active signer whose domain CRL is missing, misses a revocation, was
+    /// signed by another signer, or was signed before `signed_before`: the domain CRLs to
+    /// publish now.
     pub async fn domains_needing_crl(&self, signed_before: Timestamp) -> Result<Vec<AuthorityId>> {
         let mut due = Vec::new();
         let roots: Vec<i64> =
@@ -173,11 +174,13 @@ impl StoreReader {
                 .fetch_all(self.pool())
                 .await?;
         for root in roots.into_iter().map(AuthorityId) {
+            let active = self.crl_signer(root, CrlSignerStatus::Active).await?;
             let stale = match self.latest_domain_crl(root).await? {
                 None => true,
                 Some(crl) => {
                     crl.this_update < signed_before
                         || crl.domain_seq < self.domain_seq(root).await?
+                        || active.is_some_and(|a| a.id != crl.signer_id)
                 }
             };
             if stale {
@@ -269,10 +272,22 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Stores a published domain CRL. A cRLNumber already used, or a CRL built from an older
-    /// read than the latest one, is a Conflict (the caller builds it again), as for
-    /// [`WriteTx::insert_crl`].
+    /// Stores a published domain CRL. A cRLNumber already used, a CRL built from an older
+    /// read than the latest one, or one signed by a signer that is not the active one any
+    /// more, is a Conflict (the caller builds it again), as for [`WriteTx::insert_crl`].
     pub async fn insert_domain_crl(&mut self, crl: &DomainCrl, actor: &Actor) -> Result<()> {
+        let active: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM crl_signers WHERE root_id = $1 AND status = 'active'",
+        )
+        .bind(crl.root_id.0)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        if active != Some(crl.signer_id.0) {
+            return Err(StoreError::Conflict(format!(
+                "CRL signer {} is not the active signer any more",
+                crl.signer_id
+            )));
+        }
         let latest: Option<(i64, i64)> = sqlx::query_as(
             "SELECT crl_number, domain_seq FROM domain_crls WHERE root_id = $1 \
              ORDER BY crl_number DESC LIMIT 1",

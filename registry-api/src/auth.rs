@@ -1,9 +1,12 @@
 //! Bearer tokens: who is calling. The gateway decides what each caller may do
 //! (`ca_service::access`); this module only turns the `Authorization` header into a
-//! [`Principal`] and applies the per-token rate limit, and reads the optional
+//! [`Principal`] and applies the per-token rate limit (a token that does not authenticate
+//! counts against its sender's address instead), and reads the optional
 //! `Idempotency-Key` header.
 
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use ca_service::{IdempotencyKey, Principal};
@@ -36,11 +39,18 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim())
             .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
-        let principal = state
-            .engine
-            .authenticate(text)
-            .await?
-            .ok_or_else(|| unauthorized("the token is unknown or revoked"))?;
+        let principal = match state.engine.authenticate(text).await {
+            Ok(Some(principal)) => principal,
+            failed => {
+                // A token that does not authenticate counts against its sender's address, as
+                // an anonymous call does: guessing tokens costs database reads.
+                if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+                    let client = state.limits.client(peer.ip(), &parts.headers);
+                    state.limits.check_address(client)?;
+                }
+                failed?.ok_or_else(|| unauthorized("the token is unknown or revoked"))?
+            }
+        };
         if let Some(token) = principal.token() {
             state.rate_limit(token.get())?;
         }

@@ -93,24 +93,42 @@ impl RateLimits {
 
     /// The client of a request: the peer, or behind trusted proxies the rightmost
     /// `X-Forwarded-For` address that is not one of them.
+    ///
+    /// Read from the right: each trusted proxy appended the address it saw. An entry that is
+    /// not an address (`unknown`, `ip:port`) ends the walk at the last address read, because
+    /// what stands left of it may have come from the client. IPv4-mapped IPv6 addresses count
+    /// as the IPv4 address (a dual-stack listener sees IPv4 peers so).
     pub(crate) fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        if !self.is_trusted(peer) {
-            return peer;
+        let mut client = peer.to_canonical();
+        if !self.is_trusted(client) {
+            return client;
         }
         let forwarded = headers
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+            .map(str::trim)
             .collect::<Vec<_>>();
-        forwarded
-            .iter()
-            .rev()
-            .find(|a| !self.is_trusted(**a))
-            .or(forwarded.first())
-            .copied()
-            .unwrap_or(peer)
+        for entry in forwarded.iter().rev() {
+            let Ok(address) = entry.parse::<IpAddr>().map(|a| a.to_canonical()) else {
+                break;
+            };
+            client = address;
+            if !self.is_trusted(address) {
+                break;
+            }
+        }
+        client
+    }
+
+    /// The key a client's quota is kept under: its IPv4 address, or its IPv6 /64 (one
+    /// subscriber's prefix: keying by /128 would give each a fresh quota per address).
+    fn quota_key(client: IpAddr) -> IpAddr {
+        match client {
+            IpAddr::V4(_) => client,
+            IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        }
     }
 
     fn is_trusted(&self, address: IpAddr) -> bool {
@@ -124,7 +142,7 @@ impl RateLimits {
         let Some(limiter) = &self.per_address else {
             return Ok(());
         };
-        limiter.take(&client).map_err(|wait| {
+        limiter.take(&Self::quota_key(client)).map_err(|wait| {
             Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",
@@ -194,6 +212,16 @@ mod tests {
             limits.client(ip("10.1.1.1"), &HeaderMap::new()),
             ip("10.1.1.1")
         );
+        // A forged entry left of one the proxy could not parse is not believed.
+        assert_eq!(
+            limits.client(ip("10.1.1.1"), &headers("6.6.6.6, unknown, 10.2.2.2")),
+            ip("10.2.2.2")
+        );
+        // A dual-stack listener's view of an IPv4 proxy.
+        assert_eq!(
+            limits.client(ip("::ffff:10.1.1.1"), &headers("198.51.100.7")),
+            ip("198.51.100.7")
+        );
     }
 
     #[test]
@@ -206,6 +234,14 @@ mod tests {
         let refused = limits.check_address(a).unwrap_err();
         assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS.as_u16());
         assert!(limits.check_address(b).is_ok());
+        // One IPv6 /64 is one client.
+        let (v6a, v6b) = (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+        );
+        assert!(limits.check_address(v6a).is_ok());
+        assert!(limits.check_address(v6b).is_ok());
+        assert!(limits.check_address(v6a).is_err());
         // Turned off per token (rate 0).
         for _ in 0..100 {
             assert!(limits.check_token(1).is_ok());

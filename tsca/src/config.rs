@@ -171,6 +171,23 @@ pub struct RegistrySection {
     pub max_certificate_bytes: usize,
 }
 
+impl RegistrySection {
+    /// `operator_token_days` as a lifetime, checked (1 to 3650 days).
+    pub fn operator_token_lifetime(&self) -> CliResult<Option<std::time::Duration>> {
+        match self.operator_token_days {
+            None => Ok(None),
+            Some(days @ 1..=3650) => Ok(Some(std::time::Duration::from_secs(
+                u64::from(days) * 86_400,
+            ))),
+            Some(days) => Err(format!(
+                "registry.operator_token_days = {days}: give 1 to 3650 days, or leave it out for \
+                 tokens that live until revoked"
+            )
+            .into()),
+        }
+    }
+}
+
 fn default_max_scope_entries() -> usize {
     EngineConfig::new("").max_scope_entries
 }
@@ -464,6 +481,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -490,6 +508,22 @@ mod tests {
         .map(|e| e.to_string())
         .unwrap_or_default();
         assert!(err.contains("web"), "{err}");
+    }
+
+    #[test]
+    fn token_and_database_limits_are_checked() {
+        let parse = |text: &str| Config::parse(text, Path::new("t.toml")).unwrap();
+        let config = parse("[database]\nurl = \"x\"\n[registry]\noperator_token_days = 0\n");
+        let err = config.registry.operator_token_lifetime().unwrap_err();
+        assert!(err.to_string().contains("operator_token_days = 0"), "{err}");
+        let config = parse("[database]\nurl = \"x\"\n[registry]\noperator_token_days = 90\n");
+        assert_eq!(
+            config.registry.operator_token_lifetime().unwrap(),
+            Some(std::time::Duration::from_secs(90 * 86_400))
+        );
+        let config = parse("[database]\nurl = \"x\"\nwait_ms = 0\n");
+        let err = config.database.limits().unwrap_err();
+        assert!(err.to_string().contains("database.wait_ms"), "{err}");
     }
 
     #[test]

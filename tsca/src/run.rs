@@ -318,10 +318,7 @@ pub async fn serve_config(path: &Path) -> CliResult<()> {
         },
         EngineConfig {
             max_scope_entries: config.registry.max_scope_entries,
-            operator_token_lifetime: config
-                .registry
-                .operator_token_days
-                .map(|days| std::time::Duration::from_secs(u64::from(days) * 86_400)),
+            operator_token_lifetime: config.registry.operator_token_lifetime()?,
             max_certificate_bytes: config.registry.max_certificate_bytes,
             ..EngineConfig::new(config.publication.base_url.clone())
         },
