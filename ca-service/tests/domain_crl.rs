@@ -82,6 +82,18 @@ async fn certify_signer(w: &World, subject: SubjectName) -> Vec<u8> {
     )
 }
 
+/// A new signer certified by the root and installed: what installing answered, and the
+/// certificate (DER).
+async fn install_new_signer(w: &World) -> (ca_service::InstalledCrlSigner, Vec<u8>) {
+    let der = certify_signer(w, signer_subject()).await;
+    let installed = w
+        .engine
+        .install_crl_signer(&ROOT, w.root, &der)
+        .await
+        .unwrap();
+    (installed, der)
+}
+
 fn signer_subject() -> SubjectName {
     SubjectName::new("Test SDO SHAKEN CRL Signer", Some("Test SDO"), Some("CH"))
         .unwrap()
@@ -223,12 +235,7 @@ async fn a_wrong_signer_certificate_leaves_nothing_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_domain_crl_lists_every_revocation_of_the_domain() {
     each_backend(async |w| {
-        let signer_der = certify_signer(&w, signer_subject()).await;
-        let installed = w
-            .engine
-            .install_crl_signer(&ROOT, w.root, &signer_der)
-            .await
-            .unwrap();
+        let (installed, signer_der) = install_new_signer(&w).await;
         let signer = Certificate::from_der(&signer_der).unwrap();
         let first = installed.crl.unwrap();
         assert!(entries(&first, &signer).is_empty());
@@ -393,19 +400,8 @@ where
 #[tokio::test]
 async fn a_replaced_signer_signs_no_more() {
     each_backend(async |w| {
-        let first = certify_signer(&w, signer_subject()).await;
-        let old = w
-            .engine
-            .install_crl_signer(&ROOT, w.root, &first)
-            .await
-            .unwrap()
-            .signer;
-        let second = certify_signer(&w, signer_subject()).await;
-        let installed = w
-            .engine
-            .install_crl_signer(&ROOT, w.root, &second)
-            .await
-            .unwrap();
+        let old = install_new_signer(&w).await.0.signer;
+        let (installed, second) = install_new_signer(&w).await;
         assert_ne!(installed.signer.id, old.id);
         let latest = latest(&w).await;
         assert_eq!(latest.signer_id, installed.signer.id);

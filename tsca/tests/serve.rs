@@ -130,15 +130,7 @@ fn serve_from_a_config_file_then_stop_on_sigterm() {
         !text.contains("a long enough passphrase"),
         "the secret is never echoed: {text}"
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_tsca"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .env("TSCA_LOG", "warn")
-        .env_remove("TSCA_KEY_PASSPHRASE")
-        .env_remove("TSCA_RESPONDER_KEY_PASSPHRASE")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = serve_with(dir.path(), &ocsp_only);
     let deadline = Instant::now() + Duration::from_secs(60);
     let ready = loop {
         if let Some(answer) = get(publication, "/readyz") {
