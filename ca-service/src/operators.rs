@@ -263,6 +263,32 @@ impl Engine {
         }))
     }
 
+    /// The tokens with one grant, revoked and expired ones included (never their secrets):
+    /// an operator's tokens to the operator itself and to the admins of its authority, an
+    /// authority's admin tokens to the admins above and within it, root-admin and auditor
+    /// tokens to root admins. Auditors read them all.
+    pub async fn tokens(&self, who: &Principal, grant: TokenGrant) -> ServiceResult<Vec<ApiToken>> {
+        let auditor = matches!(who, Principal::Auditor { .. });
+        match grant {
+            TokenGrant::Operator(operator) => {
+                self.access().require_operator_read(who, operator).await?;
+            }
+            TokenGrant::AuthorityAdmin(authority) if auditor => {
+                self.reader().authority(authority).await?;
+            }
+            TokenGrant::AuthorityAdmin(authority) => {
+                self.access().require_admin_of(who, authority).await?;
+            }
+            TokenGrant::RootAdmin | TokenGrant::Auditor if auditor || who.is_root() => {}
+            TokenGrant::RootAdmin | TokenGrant::Auditor => {
+                return Err(ServiceError::forbidden(format!(
+                    "only root admins and auditors list {grant} tokens"
+                )))
+            }
+        }
+        Ok(self.reader().tokens_with_grant(grant).await?)
+    }
+
     /// Revokes a token. Root admins revoke any; an operator its own token; an authority admin
     /// the tokens of its subtree and of their operators. Revoking a revoked token changes
     /// nothing.

@@ -170,6 +170,23 @@ impl StoreReader {
     pub async fn token(&self, id: TokenId) -> Result<ApiToken> {
         fetch_token(self.pool(), id).await
     }
+
+    /// Every token with this grant, revoked and expired ones included, oldest first.
+    pub async fn tokens_with_grant(&self, grant: TokenGrant) -> Result<Vec<ApiToken>> {
+        let (role, authority, operator) = grant.columns();
+        // `IS NOT DISTINCT FROM` would read better but SQLite spells it `IS`: compare through
+        // COALESCE (ids are positive) so that one statement serves both databases.
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE role = $1 \
+             AND COALESCE(authority_id, 0) = $2 AND COALESCE(operator_id, 0) = $3 ORDER BY id"
+        ))
+        .bind(role)
+        .bind(authority.unwrap_or(0))
+        .bind(operator.unwrap_or(0))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(token_from_row).collect()
+    }
 }
 
 impl WriteTx {

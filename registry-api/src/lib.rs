@@ -227,7 +227,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v1/authorities/{id}/tokens",
-            post(api::authorities::create_token),
+            post(api::authorities::create_token).get(api::operators::list_authority_tokens),
         )
         // Operators and tokens.
         .route(
@@ -237,8 +237,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/operators/{id}", get(api::operators::get))
         .route(
             "/v1/operators/{id}/tokens",
-            post(api::operators::create_token),
+            post(api::operators::create_token).get(api::operators::list_operator_tokens),
         )
+        .route("/v1/tokens", get(api::operators::list_tokens))
         .route("/v1/tokens/{id}", delete(api::operators::revoke_token))
         // Assignments.
         .route(

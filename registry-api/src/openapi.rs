@@ -30,6 +30,9 @@ const OPS: &[Op] = &[
     Op { path: "/v1/operators", method: "get", summary: "List operators visible to the caller", auth: true, body: None, ok: ("200", "Object") },
     Op { path: "/v1/operators/{id}", method: "get", summary: "One operator with its assignments", auth: true, body: None, ok: ("200", "Object") },
     Op { path: "/v1/operators/{id}/tokens", method: "post", summary: "Issue an operator token", auth: true, body: Some("TokenIn"), ok: ("201", "Token") },
+    Op { path: "/v1/operators/{id}/tokens", method: "get", summary: "An operator's tokens: id, label, created, expiry, revocation (never the secret)", auth: true, body: None, ok: ("200", "Object") },
+    Op { path: "/v1/authorities/{id}/tokens", method: "get", summary: "An authority's admin tokens (never the secrets)", auth: true, body: None, ok: ("200", "Object") },
+    Op { path: "/v1/tokens", method: "get", summary: "Root-admin or auditor tokens (?role=root-admin|auditor; root admins and auditors)", auth: true, body: None, ok: ("200", "Object") },
     Op { path: "/v1/tokens/{id}", method: "delete", summary: "Revoke a token", auth: true, body: None, ok: ("200", "Object") },
     Op { path: "/v1/assignments", method: "post", summary: "Assign a numbering resource to an operator (422 outside the authority's scope, 409 overlapping another operator unless ported)", auth: true, body: Some("AssignmentIn"), ok: ("201", "Assignment") },
     Op { path: "/v1/assignments", method: "get", summary: "An operator's assignments (?operator_id=)", auth: true, body: None, ok: ("200", "Object") },
@@ -74,6 +77,7 @@ fn schemas() -> Value {
             "correlation_id": {"type": "string", "description": "names the log line of a 500's cause"}}},
         "Authority": {"type": "object", "required": ["id", "name", "tier", "status"], "properties": {
             "id": {"type": "integer"}, "name": {"type": "string"},
+            "subject": {"type": ["string", "null"], "description": "the subject name (RFC 4514) of its certificate, or of its CSR while it awaits one"},
             "tier": {"type": "string", "enum": ["root", "regional", "national"]},
             "status": {"type": "string", "enum": ["awaiting-certificate", "active", "retired"]}}},
         "Certificate": {"type": "object", "required": ["id", "status", "serial"], "properties": {

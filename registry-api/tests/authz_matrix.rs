@@ -121,6 +121,8 @@ enum Target {
     TokenOf(Who),
     /// The very token the caller is using.
     OwnToken,
+    /// `?role=root-admin`: the tokens that belong to no authority or operator.
+    RootAdminTokens,
     NewAssignmentForOpA,
     /// B's operator receives a block that opA holds, as a port from opA (B's scope overlaps
     /// A's there, as docs/architecture.md §7 allows for siblings).
@@ -242,6 +244,15 @@ fn cases() -> Vec<Case> {
             .list("operators", &[Root, Regional, AdminA, OpA, Auditor]),
         case("GET",  "/v1/operators/{id}", OperatorA,                                  [OK,      OK,      OK,      DENIED,  OK,      DENIED,  OK]),
         case("POST", "/v1/operators/{id}/tokens", OperatorA,                           [CREATED, CREATED, CREATED, DENIED,  DENIED,  DENIED,  DENIED]),
+        // Token listings (never secrets): an operator's to itself and the admins above it, an
+        // authority's admin tokens to the admins above and in it, the rest to the root admin;
+        // the auditor reads them all.
+        case("GET",  "/v1/operators/{id}/tokens", OperatorA,                           [OK,      OK,      OK,      DENIED,  OK,      DENIED,  OK])
+            .list("tokens", &[Root, Regional, AdminA, OpA, Auditor]),
+        case("GET",  "/v1/authorities/{id}/tokens", AuthorityA,                        [OK,      OK,      OK,      DENIED,  DENIED,  DENIED,  OK])
+            .list("tokens", &[Root, Regional, AdminA, Auditor]),
+        case("GET",  "/v1/tokens", RootAdminTokens,                                    [OK,      DENIED,  DENIED,  DENIED,  DENIED,  DENIED,  OK])
+            .list("tokens", &[Root, Auditor]),
 
         // Tokens: admins revoke tokens in their subtree; an operator only the one it uses, not
         // even another token of its own account; the auditor none.
@@ -564,6 +575,7 @@ impl World {
                     "name": format!("Operator {}", self.next()), "country": "IT"}));
             }
             OperatorsOfA => call.query = format!("?authority_id={}", self.a),
+            RootAdminTokens => call.query = "?role=root-admin".into(),
             OperatorA => call.params.push(self.op_a.to_string()),
             TokenOf(owner) => {
                 let victim = if fresh {
@@ -763,16 +775,24 @@ impl World {
             .await
             .unwrap();
         for item in items {
+            if check.key == "tokens" && item.get("token").is_some() {
+                return Err(format!("a token listing shows a secret field: {item}"));
+            }
             // Operators are listed by their own id; everything else names its operator.
             let operator = if check.key == "operators" {
                 item["id"].as_i64()
             } else {
                 item["operator_id"].as_i64()
             };
-            // Certificates name their issuer; the rest the authority they belong to.
-            let authority = item["issuer_id"]
+            // Certificates name their issuer; the rest the authority they belong to, or (an
+            // operator's tokens) the operator, which belongs to an authority.
+            let mut authority = item["issuer_id"]
                 .as_i64()
                 .or_else(|| item["authority_id"].as_i64());
+            if let (None, Some(operator)) = (authority, operator) {
+                let record = self.store().operator(ca_store::OperatorId(operator)).await;
+                authority = record.ok().map(|o| o.authority_id.get());
+            }
             let visible = match caller.grant {
                 TokenGrant::RootAdmin | TokenGrant::Auditor => true,
                 TokenGrant::Operator(mine) => operator == Some(mine.get()),

@@ -108,6 +108,9 @@ enum Command {
     Admin {
         #[command(flatten)]
         connection: admin::Connection,
+        /// table (for people) or json (the registry's answer, for scripts).
+        #[arg(long, value_enum, global = true, default_value_t)]
+        output: admin::OutputFormat,
         #[command(subcommand)]
         command: admin::AdminCommand,
     },
@@ -216,8 +219,9 @@ async fn dispatch(command: Command) -> CliResult<ExitCode> {
         Command::Ceremony { command } => ceremony::cli::run(command).map(|()| ExitCode::SUCCESS),
         Command::Admin {
             connection,
+            output,
             command,
-        } => admin::run(&connection, command)
+        } => admin::run(&connection, output, command)
             .await
             .map(|()| ExitCode::SUCCESS),
     }

@@ -6,172 +6,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-        || Command::new(tool)
-            .arg("version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok()
-}
-
-struct Running {
-    child: Child,
-    printed: Vec<String>,
-}
-
-/// The quickstart's three ports.
-#[derive(Clone, Copy)]
-struct Ports {
-    registry: u16,
-    publication: u16,
-    publication_tls: u16,
-}
-
-impl Ports {
-    fn free() -> Ports {
-        Ports {
-            registry: free_port(),
-            publication: free_port(),
-            publication_tls: free_port(),
-        }
-    }
-}
-
-fn start(dir: &std::path::Path, ports: Ports) -> Running {
-    start_with(dir, ports, &[])
-}
-
-fn start_with(dir: &std::path::Path, ports: Ports, extra: &[&str]) -> Running {
-    let Ports {
-        registry,
-        publication,
-        publication_tls,
-    } = ports;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tsca"))
-        .args(["quickstart", "--data-dir"])
-        .arg(dir)
-        .args(["--registry-addr", &format!("127.0.0.1:{registry}")])
-        .args(["--publication-addr", &format!("127.0.0.1:{publication}")])
-        .args([
-            "--publication-tls-addr",
-            &format!("127.0.0.1:{publication_tls}"),
-        ])
-        .args(extra)
-        .env("TSCA_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let done = line.starts_with("Ctrl-C stops it");
-            let _ = tx.send(line);
-            if done {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let mut printed = Vec::new();
-    while Instant::now() < deadline {
-        match rx.recv_timeout(Duration::from_secs(1)) {
-            Ok(line) => {
-                let done = line.starts_with("Ctrl-C stops it");
-                printed.push(line);
-                if done {
-                    break;
-                }
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!("quickstart exited early: {status}\n{}", printed.join("\n"));
-                }
-            }
-            Err(_) => break,
-        }
-    }
-    Running { child, printed }
-}
-
-fn wait_ready(publication: u16) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let ok = Command::new("curl")
-            .args(["-sf", &format!("http://127.0.0.1:{publication}/healthz")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("the publication point never became ready");
-}
-
-fn shell(command: &str) -> (bool, String) {
-    let out = Command::new("bash").args(["-c", command]).output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-fn printed_command(printed: &[String], starts: &str) -> String {
-    printed
-        .iter()
-        .map(|l| l.trim())
-        .find(|l| l.starts_with(starts))
-        .unwrap_or_else(|| {
-            panic!(
-                "no printed command starting with {starts:?}:\n{}",
-                printed.join("\n")
-            )
-        })
-        .to_owned()
-}
-
-fn interrupt(child: &mut Child) -> std::process::ExitStatus {
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("tsca did not stop within 30 s of SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use common::{have, interrupt, printed_command, shell, start, start_with, wait_ready, Ports};
 
 #[test]
 fn quickstart_commands_work_verbatim() {
@@ -292,6 +132,7 @@ fn quickstart_commands_work_verbatim() {
             .arg(data.join("tls/registry.pem"))
             .arg("--token-file")
             .arg(&token_file)
+            .args(["--output", "json"])
             .args(args)
             .output()
             .unwrap()
@@ -570,6 +411,7 @@ fn a_shaken_quickstart_issues_shaken_certificates() {
             .arg(data.join("tls/registry.pem"))
             .arg("--token-file")
             .arg(data.join("secrets/admin-token"))
+            .args(["--output", "json"])
             .args(args)
             .output()
             .unwrap();

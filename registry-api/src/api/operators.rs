@@ -124,3 +124,57 @@ pub(crate) async fn revoke_token(
     let body = json!({"id": token.id, "revoked_at": token.revoked_at.map(|t| t.as_second())});
     Ok(respond(StatusCode::OK, &answer, body))
 }
+
+fn token_list(tokens: &[ca_store::ApiToken]) -> Json<Value> {
+    Json(json!({"tokens": tokens.iter().map(render::token).collect::<Vec<_>>()}))
+}
+
+/// `GET /v1/operators/{id}/tokens`: an operator's tokens (ids, labels, expiry; never secrets).
+pub(crate) async fn list_operator_tokens(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<OperatorId>,
+) -> ApiResult<Json<Value>> {
+    let tokens = state.engine.tokens(&who, TokenGrant::Operator(id)).await?;
+    Ok(token_list(&tokens))
+}
+
+/// `GET /v1/authorities/{id}/tokens`: an authority's admin tokens.
+pub(crate) async fn list_authority_tokens(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<AuthorityId>,
+) -> ApiResult<Json<Value>> {
+    let tokens = state
+        .engine
+        .tokens(&who, TokenGrant::AuthorityAdmin(id))
+        .await?;
+    Ok(token_list(&tokens))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TokenQuery {
+    role: String,
+}
+
+/// `GET /v1/tokens?role=root-admin|auditor`: the tokens that belong to no authority or
+/// operator.
+pub(crate) async fn list_tokens(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Query(query): Query<TokenQuery>,
+) -> ApiResult<Json<Value>> {
+    let grant = match query.role.as_str() {
+        "root-admin" => TokenGrant::RootAdmin,
+        "auditor" => TokenGrant::Auditor,
+        _ => {
+            return Err(Problem::unprocessable(
+                "role",
+                "role must be root-admin or auditor; an authority's admin tokens are at \
+                 /v1/authorities/{id}/tokens, an operator's at /v1/operators/{id}/tokens",
+            ))
+        }
+    };
+    Ok(token_list(&state.engine.tokens(&who, grant).await?))
+}

@@ -20,9 +20,22 @@ fn scope_list(scope: &ScopeConstraint) -> Value {
     }
 }
 
+/// An authority's subject name (RFC 4514 text): its certificate's, or while it awaits one,
+/// the subject its CSR asks for. A record whose DER no longer parses shows none.
+fn authority_subject(a: &Authority) -> Option<String> {
+    if let Some(der) = &a.certificate_der {
+        return ca_core::x509::Certificate::from_der(der)
+            .ok()
+            .map(|c| c.subject_text());
+    }
+    let csr = ca_core::csr::CheckedCsr::from_der(a.csr_der.as_deref()?).ok()?;
+    Some(csr.subject().to_string())
+}
+
 pub(crate) fn authority(a: &Authority) -> Value {
     json!({
         "id": a.id, "name": a.name, "tier": a.tier, "parent_id": a.parent_id,
+        "subject": authority_subject(a),
         "scope": scope_list(&a.scope), "status": a.status,
         "auto_approve": a.approval == ApprovalPolicy::WithinAssignments,
         "certificate_fingerprint": a.certificate_fingerprint().map(|f| f.to_string()),
