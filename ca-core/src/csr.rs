@@ -60,11 +60,31 @@ pub struct CheckedCsr {
     key_kind: PublicKeyKind,
 }
 
+/// The first PEM block of `text`, from its BEGIN line to the end of its END line: RFC 7468
+/// §2 lets explanatory text surround the block, and the strict decoder refuses it (a CSR
+/// copied out of JSON with one more newline is common).
+fn pem_block(text: &[u8]) -> &[u8] {
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let Some(begin) = find(text, b"-----BEGIN ") else {
+        return text;
+    };
+    let rest = &text[begin..];
+    let Some(end) = find(rest, b"-----END ") else {
+        return rest;
+    };
+    // The END line closes with "-----" after its label.
+    let after_label = end + b"-----END ".len();
+    match find(&rest[after_label..], b"-----") {
+        Some(close) => &rest[..after_label + close + b"-----".len()],
+        None => rest,
+    }
+}
+
 impl CheckedCsr {
     /// Parses and checks a PEM CSR (`-----BEGIN CERTIFICATE REQUEST-----`; text before the
-    /// block, as `openssl req -text` writes, is ignored).
+    /// block, as `openssl req -text` writes, and blank lines or text after it are ignored).
     pub fn from_pem(pem: &[u8]) -> Result<Self> {
-        let (label, der) = der::pem::decode_vec(pem).map_err(|e| Error::Decode {
+        let (label, der) = der::pem::decode_vec(pem_block(pem)).map_err(|e| Error::Decode {
             what: "CSR (PEM)",
             source: e.into(),
         })?;
@@ -263,6 +283,13 @@ mod tests {
         ]
         .concat();
         assert!(CheckedCsr::from_pem(&with_text).is_ok());
+        // Blank lines and text after it (a CSR printed out of JSON gets one more newline).
+        let with_tail = [
+            fixture!("p384-sha384"),
+            b"\n\nthat was the CSR\n".as_slice(),
+        ]
+        .concat();
+        assert!(CheckedCsr::from_pem(&with_tail).is_ok());
     }
 
     #[test]

@@ -139,7 +139,7 @@ fn hot(service: &OcspService, form: RequestForm, raw: &[u8]) -> Option<Response>
 /// the DER, URL-encoded). The raw path is used, not a decoded path parameter, because the
 /// base64 alphabet has '/' and '+', which clients send percent-encoded or not. The URL-safe
 /// alphabet and missing padding are accepted too.
-fn decode_get_path(path: &str, max_der: usize) -> Option<Vec<u8>> {
+pub(crate) fn decode_get_path(path: &str, max_der: usize) -> Option<Vec<u8>> {
     let raw = path.strip_prefix("/ocsp/")?;
     if raw.len() > (max_der.div_ceil(3) * 4) * 3 + 16 {
         return None; // longer than the largest request could be, even fully percent-encoded

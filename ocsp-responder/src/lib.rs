@@ -45,6 +45,8 @@
 
 mod cache;
 mod follow;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod http;
 mod metrics;
 mod refresh;

@@ -17,6 +17,8 @@
 mod api;
 pub mod auth;
 mod extract;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod limits;
 mod metrics;
 pub mod openapi;
