@@ -1,12 +1,20 @@
 #!/usr/bin/env python3
-"""Parses every YAML file under deploy/ and checks the fields the services need.
+"""Parses every YAML file under deploy/ and checks the fields the services need, then hands
+the compose file to `docker-compose config` and the systemd units to `systemd-analyze verify`
+(with the unit's tsca path pointed at the binary given as the first argument, default
+target/debug/tsca). Under CI=true both tools are required; elsewhere a missing one is skipped
+with a message.
 
 The TOML example configs are parsed by the real config loader in `cargo test -p tsca`
 (tsca/src/config.rs, every_example_config_parses); this script covers compose.yaml and the
 Kubernetes manifests, which no Rust code reads.
 """
+import os
 import pathlib
+import shutil
+import subprocess
 import sys
+import tempfile
 
 import yaml
 
@@ -62,6 +70,43 @@ for unit in (root / "systemd").glob("*.service"):
     need("User=tsca" in text, f"{unit.name}: must not run as root")
     # Each unit has its own environment file: the OCSP node must not inherit the CA-key one.
     need("/etc/tsca/environment" not in text, f"{unit.name}: use a per-unit environment file")
+
+need(services.get("bootstrap", {}).get("profiles") == ["bootstrap"], "compose.yaml: bootstrap runs only when asked (profile bootstrap)")
+
+required = os.environ.get("CI") == "true"
+
+
+def tool(name):
+    if shutil.which(name):
+        return True
+    need(not required, f"{name} is not installed (CI installs it)")
+    if not required:
+        print(f"skipped: {name} not found")
+    return False
+
+
+if tool("docker-compose"):
+    # Syntax and references, without a container daemon; the bootstrap profile included.
+    run = subprocess.run(["docker-compose", "-f", str(root / "compose.yaml"), "--profile", "bootstrap", "config", "-q"],
+                         capture_output=True, text=True)
+    need(run.returncode == 0, f"docker-compose config: {run.stderr.strip()}")
+    need("will be ignored" not in run.stderr, f"docker-compose config warns: {run.stderr.strip()}")
+
+binary = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else root.parent / "target" / "debug" / "tsca").resolve()
+if tool("systemd-analyze"):
+    if not binary.exists():
+        need(False, f"systemd-analyze: no tsca binary at {binary} (build it first)")
+    else:
+        # The units name /usr/local/bin/tsca, where the package installs it; verify them with
+        # the binary at hand in its place (systemd-analyze checks that ExecStart exists).
+        with tempfile.TemporaryDirectory() as work:
+            units = []
+            for unit in sorted((root / "systemd").glob("*.service")):
+                copy = pathlib.Path(work) / unit.name
+                copy.write_text(unit.read_text().replace("/usr/local/bin/tsca", str(binary)))
+                units.append(str(copy))
+            run = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True)
+            need(run.returncode == 0 and not run.stderr.strip(), f"systemd-analyze verify: {run.stderr.strip()}")
 
 if problems:
     print("\n".join(problems))

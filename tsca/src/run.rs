@@ -279,7 +279,10 @@ pub async fn serve_config(path: &Path) -> CliResult<()> {
     } else {
         None
     };
-    tracing::info!(registry = %config.registry.listen, publication = %config.publication.listen,
+    // Only the ports this node listens on: an OCSP-only node has no registry port.
+    let runs = |part| config.services.run.contains(&part);
+    tracing::info!(registry = ?runs(Part::Registry).then_some(config.registry.listen),
+        publication = ?runs(Part::Ocsp).then_some(config.publication.listen),
         publication_tls = ?publication_tls.as_ref().map(|t| t.listen), parts = ?config.services.run, "serving");
     if !config.services.run.contains(&Part::Registry) {
         let access =
