@@ -480,6 +480,32 @@ async fn bad_input_gets_problem_json_naming_the_field() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(p["field"], "country");
+    // Members inside objects, values of the wrong type, and query parameters are named as the
+    // API spells them.
+    let (status, p) = h.call("POST", "/v1/authorities", Some(&admin), Some(json!({"name": "x", "tier": "national", "parent_id": 1, "scope": ["prefix:33"], "subject": {}}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{p}");
+    assert_eq!(p["field"], "subject.common_name", "{p}");
+    let (status, p) = h.call("POST", "/v1/authorities", Some(&admin), Some(json!({"name": "x", "tier": "bogus", "parent_id": 1, "scope": ["prefix:33"], "subject": {"common_name": "X"}}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{p}");
+    assert_eq!(p["field"], "tier", "{p}");
+    let (status, p) = h
+        .call(
+            "POST",
+            "/v1/operators/1/tokens",
+            Some(&admin),
+            Some(json!({"valid_days": -1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{p}");
+    assert_eq!(p["field"], "valid_days", "{p}");
+    let (status, p) = h.call("GET", "/v1/assignments", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{p}");
+    assert_eq!(p["field"], "operator_id", "{p}");
+    let (status, p) = h
+        .call("GET", "/v1/certificates?limit=many", Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{p}");
+    assert_eq!(p["field"], "limit", "{p}");
     // Oversized body: 413.
     let big = json!({"authority_id": 1, "name": "x".repeat(100_000), "country": "FR"});
     let (status, _) = h

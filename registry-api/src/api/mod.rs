@@ -92,42 +92,28 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
     }
 }
 
-/// The JSON decoding both extractors share, with problem+json errors.
+/// The JSON decoding both extractors share, with problem+json errors: 413 past the body
+/// limit, else [`crate::extract::parse_json`].
 async fn decode<T: serde::de::DeserializeOwned, S: Send + Sync>(
     req: axum::extract::Request,
     state: &S,
 ) -> Result<T, Problem> {
-    {
-        use axum::extract::FromRequest;
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(value),
-            Err(rejection) => {
-                let status = rejection.status();
-                let detail = rejection.body_text();
-                if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    return Err(Problem::new(
-                        status,
-                        "too-large",
-                        "the request body is over the size limit",
-                    ));
-                }
-                let mut problem = Problem::new(
-                    if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-                        status
-                    } else {
-                        StatusCode::BAD_REQUEST
-                    },
-                    "bad-json",
-                    format!("{detail} (send a JSON body with Content-Type: application/json)"),
-                );
-                // serde names the field in "... at line 1 column 9: missing field `name`".
-                if let Some(field) = detail.split('`').nth(1) {
-                    problem = problem.field(field);
-                }
-                Err(problem)
-            }
-        }
-    }
+    use axum::extract::FromRequest;
+    let bytes =
+        bytes::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too-large",
+                    "the request body is over the size limit",
+                ),
+                status => Problem::new(status, "bad-body", rejection.body_text()),
+            })?;
+    crate::extract::parse_json(
+        &bytes,
+        "send a JSON body with Content-Type: application/json",
+    )
 }
 
 /// An answer with its status; a replay of an earlier request with the same Idempotency-Key
