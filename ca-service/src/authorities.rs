@@ -345,8 +345,9 @@ impl Engine {
 
     fn check_parent(&self, parent: &Authority, scope: &NumberingScope) -> ServiceResult<()> {
         if parent.status != AuthorityStatus::Active {
-            return Err(ServiceError::refused(
+            return Err(ServiceError::refused_field(
                 Rule::ParentNotActive,
+                "parent_id",
                 format!(
                     "authority {} is {}: a CA is created under an active parent",
                     parent.name, parent.status
@@ -356,8 +357,9 @@ impl Engine {
         // Refused here, before anything is written: issuance would refuse it later
         // (pathLenConstraint 0).
         if parent.tier == Tier::National {
-            return Err(ServiceError::refused(
+            return Err(ServiceError::refused_field(
                 Rule::NationalCaIssuesNoCas,
+                "parent_id",
                 format!(
                     "authority {} is a national CA (pathLenConstraint 0): it may issue operator and \
                      responder certificates, not CAs",

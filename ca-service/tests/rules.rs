@@ -393,6 +393,16 @@ async fn refused_operations_leave_nothing_behind() {
             .await
             .unwrap_err();
         assert_eq!(refused(&err), Some(Rule::NationalCaIssuesNoCas), "{err}");
+        assert!(
+            matches!(
+                err,
+                ServiceError::Refused {
+                    field: Some("parent_id"),
+                    ..
+                }
+            ),
+            "the refusal names the API's field: {err:?}"
+        );
         // A missing parent.
         let err = w
             .engine
