@@ -141,9 +141,13 @@ pub fn end_entity_spc(scope: Option<&NumberingScope>) -> Result<&NumberingResour
 pub(crate) fn check_request(profile: Profile, scope: Option<&NumberingScope>) -> Result<()> {
     match profile {
         Profile::Operator => end_entity_spc(scope).map(|_| ()),
-        Profile::OperatorShortLived => Err(Error::InvalidRequest(
-            "the SHAKEN family has no short-lived certificates".into(),
-        )),
+        Profile::OperatorShortLived => Err(Error::ProfileViolation {
+            profile: profile.name(),
+            problems: vec![
+                "profile: the SHAKEN family has no short-lived certificates; ask for operator"
+                    .into(),
+            ],
+        }),
         _ => Ok(()),
     }
 }

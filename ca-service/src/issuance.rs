@@ -98,6 +98,8 @@ pub(crate) fn request_error(error: ca_core::Error) -> ServiceError {
         E::ProfileViolation { ref problems, .. } => {
             let field = if problems.iter().all(|p| p.starts_with("subject")) {
                 "subject"
+            } else if problems.iter().all(|p| p.starts_with("profile")) {
+                "profile"
             } else if problems
                 .iter()
                 .all(|p| p.contains("scope") || p.contains("numbering") || p.contains("spc:*"))

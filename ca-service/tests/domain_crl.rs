@@ -244,6 +244,14 @@ async fn the_domain_crl_lists_every_revocation_of_the_domain() {
         // national CA.
         let (_, operator) = w.operator("Opérateur", "F0001").await;
         let (_, csr_pem) = csr();
+        // The family has no short-lived certificates: refused, naming the API's field.
+        let mut short = World::request(&csr_pem, &["spc:F0001"]);
+        short.profile = Some("operator-short-lived".into());
+        let err = w.engine.enrol(&operator, short, None).await.unwrap_err();
+        assert!(
+            matches!(err, ca_service::ServiceError::Invalid { field: "profile", ref detail } if detail.contains("short-lived")),
+            "{err:?}"
+        );
         let issued = w
             .engine
             .enrol(&operator, World::request(&csr_pem, &["spc:F0001"]), None)
